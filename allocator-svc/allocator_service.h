@@ -1,0 +1,70 @@
+#ifndef BERTH_ALLOCATOR_SVC_ALLOCATOR_SERVICE_H_
+#define BERTH_ALLOCATOR_SVC_ALLOCATOR_SERVICE_H_
+
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "allocator-svc/allocator.h"
+#include "allocator-svc/group_commit.h"
+#include "berth/allocator/v1/allocator.grpc.pb.h"
+
+namespace berth::allocator {
+
+// berth.allocator.v1.Allocator over gRPC's callback API. Each call runs the allocator under
+// one mutex (in-memory work only, microseconds) and replies from the group committer once the
+// change - or, for a read, everything the read saw - is durable. No thread waits per call.
+// Thread-safe.
+class AllocatorService final : public v1::Allocator::CallbackService {
+ public:
+  AllocatorService(std::unique_ptr<Allocator> allocator, GroupCommitter* committer);
+  ~AllocatorService() override;
+
+  // Reclaims expired reservations every `period` on a thread of its own until destruction.
+  void StartReclaimer(absl::Duration period);
+
+  grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* context,
+                                    const v1::ReserveRequest* request,
+                                    v1::ReserveResponse* response) override;
+  grpc::ServerUnaryReactor* Bind(grpc::CallbackServerContext* context,
+                                 const v1::BindRequest* request,
+                                 v1::BindResponse* response) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
+                                    const v1::ReleaseRequest* request,
+                                    v1::ReleaseResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
+                                const v1::GetRequest* request,
+                                v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
+                                 const v1::ListRequest* request,
+                                 v1::ListResponse* response) override;
+  grpc::ServerUnaryReactor* Capacity(grpc::CallbackServerContext* context,
+                                     const v1::CapacityRequest* request,
+                                     v1::CapacityResponse* response) override;
+  grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* context,
+                                      const v1::ReconcileRequest* request,
+                                      v1::ReconcileResponse* response) override;
+
+ private:
+  // Runs `operation` under the lock; on success hands its changes to the committer and
+  // finishes the call once they are durable, else finishes with the error.
+  grpc::ServerUnaryReactor* Run(
+      grpc::CallbackServerContext* context,
+      const std::function<absl::Status(Allocator&, std::vector<Mutation>*)>& operation);
+  void ReclaimLoop(absl::Duration period);
+
+  absl::Mutex mu_;
+  std::unique_ptr<Allocator> allocator_ ABSL_GUARDED_BY(mu_);
+  GroupCommitter* const committer_;
+
+  absl::Mutex reclaimer_mu_;
+  bool stopping_ ABSL_GUARDED_BY(reclaimer_mu_) = false;
+  std::thread reclaimer_;
+};
+
+}  // namespace berth::allocator
+
+#endif  // BERTH_ALLOCATOR_SVC_ALLOCATOR_SERVICE_H_

@@ -1,0 +1,58 @@
+#include "allocator-svc/run.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "allocator-svc/allocator_service.h"
+#include "allocator-svc/group_commit.h"
+#include "allocator-svc/host_ports.h"
+#include "allocator-svc/lease_store.h"
+#include "common/daemon.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::allocator {
+namespace {
+
+// How often expired reservations are looked for: often enough that one outlives its grace by
+// a small fraction at most.
+absl::Duration ReclaimPeriod(absl::Duration grace) {
+  return std::clamp(grace / 10, absl::Milliseconds(100), absl::Seconds(10));
+}
+
+}  // namespace
+
+absl::Status Run(const Config& config) {
+  common::BlockTerminationSignals();
+  ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(std::unique_ptr<LeaseStore> store, LeaseStore::Open(config.db));
+  ASSIGN_OR_RETURN(StoredState stored, store->Load());
+  common::SystemClock clock;
+  std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
+  ASSIGN_OR_RETURN(std::unique_ptr<Allocator> allocator,
+                   Allocator::Create(config.allocator, stored, &clock, probe.get()));
+  spdlog::info("loaded {} leases from {} in {}", allocator->lease_count(), config.db,
+               absl::FormatDuration(absl::Now() - start));
+
+  GroupCommitter committer(store.get(), &clock, [](const absl::Status& status) {
+    spdlog::critical("{}; exiting", status.ToString());
+    spdlog::default_logger()->flush();
+    _exit(EXIT_FAILURE);
+  });
+  AllocatorService service(std::move(allocator), &committer);
+  service.StartReclaimer(ReclaimPeriod(config.allocator.reserve_grace));
+
+  common::ServeOptions options;
+  options.name = "allocator-svc";
+  options.services = {&service};
+  options.service_names = {v1::Allocator::service_full_name()};
+  options.shutdown_grace = config.shutdown_grace;
+  options.liveness = [&committer] { return committer.Check(); };
+  absl::Status served = common::ServeUntilSignalled(options, std::move(claim));
+  committer.Stop();
+  return served;
+}
+
+}  // namespace berth::allocator

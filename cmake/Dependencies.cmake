@@ -1,0 +1,19 @@
+# Every external dependency, resolved against Debian 12 packages.
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+if(BERTH_BUILD_TESTS)
+  find_package(GTest CONFIG REQUIRED)
+endif()
+if(BERTH_BUILD_BENCHMARKS)
+  find_package(benchmark CONFIG REQUIRED)
+endif()
+
+# Where Debian's grpc-proto package keeps the protos of gRPC's own services.
+set(BERTH_GRPC_PROTO_DIR "/usr/share/grpc-proto" CACHE PATH
+    "Directory holding grpc/health/v1/health.proto and grpc/reflection/v1alpha/reflection.proto")

@@ -1,0 +1,145 @@
+#include "common/daemon.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "common/unix_socket.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::common {
+namespace {
+
+sigset_t TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+void Notify(const std::string& state) {
+  // sd_notify is a no-op (returning 0) when NOTIFY_SOCKET is unset.
+  int result = sd_notify(0, state.c_str());
+  if (result < 0) spdlog::warn("sd_notify({}) failed: {}", state, -result);
+}
+
+// Proves the server accepts calls over its socket before READY=1 is sent.
+absl::Status CheckServing(const std::string& listen) {
+  auto channel = grpc::CreateChannel(listen, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_wait_for_ready(true);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  RETURN_IF_ERROR(FromGrpcStatus(stub->Check(&context, request, &response)));
+  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError("health check over the socket does not report SERVING");
+  }
+  return absl::OkStatus();
+}
+
+// Sends WATCHDOG=1 every `interval` while `liveness` holds, until stopped.
+class WatchdogPinger {
+ public:
+  WatchdogPinger(absl::Duration interval, std::function<absl::Status()> liveness)
+      : interval_(interval), liveness_(std::move(liveness)), thread_([this] { Loop(); }) {}
+  ~WatchdogPinger() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopped_) {
+      absl::Status alive = liveness_ ? liveness_() : absl::OkStatus();
+      if (alive.ok()) {
+        Notify("WATCHDOG=1");
+      } else {
+        spdlog::error("not pinging the watchdog: {}", alive.ToString());
+      }
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [this] { return stopped_; });
+    }
+  }
+
+  const absl::Duration interval_;
+  const std::function<absl::Status()> liveness_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t set = TerminationSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim claim) {
+  const std::string listen = absl::StrCat("unix:", claim.path());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials());
+  for (grpc::Service* service : options.services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  for (const std::string& name : options.service_names) health->SetServingStatus(name, true);
+
+  absl::Status ready = claim.RestrictMode();
+  if (ready.ok()) ready = CheckServing(listen);
+  if (!ready.ok()) {
+    server->Shutdown();
+    return ready;
+  }
+  Notify(absl::StrCat("READY=1\nSTATUS=serving on ", listen));
+  spdlog::info("{} serving on {}", options.name, listen);
+
+  std::unique_ptr<WatchdogPinger> watchdog;
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    watchdog = std::make_unique<WatchdogPinger>(
+        absl::Microseconds(static_cast<int64_t>(watchdog_usec / 2)), options.liveness);
+  }
+
+  sigset_t signals = TerminationSignals();
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+
+  spdlog::info("{} stopping on signal {}", options.name, signal_number);
+  Notify("STOPPING=1\nSTATUS=stopping");
+  health->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoMilliseconds(options.shutdown_grace));
+  server->Wait();
+  watchdog.reset();
+  spdlog::info("{} stopped", options.name);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::common
