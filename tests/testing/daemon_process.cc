@@ -27,19 +27,6 @@ int ExitCode(int wait_status) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  char pattern[] = "/tmp/berthXXXXXX";
-  char* made = mkdtemp(pattern);
-  path_ = made != nullptr ? made : "";
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-}
-
-std::string TempDir::File(const std::string& name) const { return path_ + "/" + name; }
-
 std::string DaemonBinary(const std::string& name) {
   return absl::StrCat(BERTH_DAEMON_BINARY_DIR, "/", name, "/", name);
 }

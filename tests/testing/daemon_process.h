@@ -9,25 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/testing/temp_dir.h"
 
 namespace berth::testing {
-
-// A fresh directory with a short path (unix socket paths are limited to 107 bytes), removed
-// with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  // path() + "/" + name.
-  std::string File(const std::string& name) const;
-
- private:
-  std::string path_;
-};
 
 // A real daemon binary run as a child process, for tests and load generators.
 // The child's stdout and stderr go to `log_path` (appended) when given, else are inherited.
