@@ -81,24 +81,27 @@ absl::StatusOr<UnixSocketClaim> UnixSocketClaim::Claim(absl::string_view address
     }
     return absl::FailedPreconditionError(ErrnoMessage(absl::StrCat("lock ", lock_path), error_number));
   }
-  UnixSocketClaim claim(*path, lock_fd);
-
+  // Until the claim exists, a refusal must close the lock and leave the path alone.
+  auto refuse = [lock_fd](absl::Status status) {
+    close(lock_fd);
+    return status;
+  };
   struct stat st {};
   if (lstat(path->c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(*path, " exists and is not a socket; not removing it"));
+      return refuse(absl::FailedPreconditionError(
+          absl::StrCat(*path, " exists and is not a socket; not removing it")));
     }
     if (SomeoneAnswers(*path)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("a server already answers on ", *path, "; not starting"));
+      return refuse(absl::FailedPreconditionError(
+          absl::StrCat("a server already answers on ", *path, "; not starting")));
     }
     if (unlink(path->c_str()) != 0 && errno != ENOENT) {
-      return absl::FailedPreconditionError(
-          ErrnoMessage(absl::StrCat("remove stale socket ", *path), errno));
+      return refuse(absl::FailedPreconditionError(
+          ErrnoMessage(absl::StrCat("remove stale socket ", *path), errno)));
     }
   }
-  return claim;
+  return UnixSocketClaim(*path, lock_fd);
 }
 
 UnixSocketClaim::UnixSocketClaim(UnixSocketClaim&& other) noexcept

@@ -1,0 +1,64 @@
+#include "allocator-svc/host_ports.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+
+namespace berth::allocator {
+namespace {
+
+// A socket bound to an ephemeral port on `address` (listening for TCP); closed on destruction.
+class HeldPort {
+ public:
+  HeldPort(int type, in_addr_t address) {
+    fd_ = socket(AF_INET, type, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(address);
+    socklen_t length = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), length) == 0 &&
+        (type != SOCK_STREAM || listen(fd_, 1) == 0) &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~HeldPort() { close(fd_); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
+TEST(BindingHostPortProbeTest, SeesAListeningTcpSocketOnAnyAddress) {
+  std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
+  for (in_addr_t address : {INADDR_ANY, INADDR_LOOPBACK}) {
+    HeldPort held(SOCK_STREAM, address);
+    ASSERT_NE(held.port(), 0);
+    EXPECT_TRUE(probe->InUse(v1::PROTOCOL_TCP, held.port())) << held.port();
+  }
+}
+
+TEST(BindingHostPortProbeTest, SeesABoundUdpSocketAndKeepsProtocolsApart) {
+  std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
+  HeldPort held(SOCK_DGRAM, INADDR_ANY);
+  ASSERT_NE(held.port(), 0);
+  EXPECT_TRUE(probe->InUse(v1::PROTOCOL_UDP, held.port()));
+  EXPECT_FALSE(probe->InUse(v1::PROTOCOL_TCP, held.port()));
+}
+
+TEST(BindingHostPortProbeTest, AFreedPortIsFree) {
+  std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
+  uint16_t port = 0;
+  {
+    HeldPort held(SOCK_STREAM, INADDR_ANY);
+    port = held.port();
+    ASSERT_NE(port, 0);
+  }
+  EXPECT_FALSE(probe->InUse(v1::PROTOCOL_TCP, port));
+}
+
+}  // namespace
+}  // namespace berth::allocator
