@@ -98,53 +98,45 @@ absl::StatusOr<std::unique_ptr<LeaseStore>> LeaseStore::Open(const std::string& 
   std::unique_ptr<LeaseStore> store(new LeaseStore(path, db));
   if (rc != SQLITE_OK) return store->Error("open state file");
 
-  // Exclusive locking before WAL: one process owns the file, and WAL needs no shared memory.
-  // The lock is taken by the first write below and held until the process ends.
-  for (const char* pragma : {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL",
-                             "PRAGMA synchronous=FULL"}) {
-    if (sqlite3_exec(db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return store->Error(absl::StrCat("set up state file (", pragma, ")"));
-    }
-  }
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return store->Error("lock state file");
-  }
+  // One process owns the file: exclusive locking mode keeps every lock taken until the
+  // process ends (and lets WAL work without shared memory). The file is checked under that
+  // lock before anything is written to it, so a refused file is left exactly as it was.
+  auto exec = [&](const char* sql, const char* what) -> absl::Status {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return store->Error(what);
+    return absl::OkStatus();
+  };
+  auto query_int = [&](const char* sql, int* value) -> absl::Status {
+    sqlite3_stmt* statement = nullptr;
+    const bool ok = sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK &&
+                    sqlite3_step(statement) == SQLITE_ROW;
+    if (ok) *value = sqlite3_column_int(statement, 0);
+    absl::Status status = ok ? absl::OkStatus() : store->Error(absl::StrCat("read (", sql, ")"));
+    sqlite3_finalize(statement);
+    return status;
+  };
+  RETURN_IF_ERROR(exec("PRAGMA locking_mode=EXCLUSIVE", "set exclusive locking"));
+  RETURN_IF_ERROR(exec("BEGIN EXCLUSIVE", "lock state file"));
   int version = -1;
   int tables = 0;
-  {
-    sqlite3_stmt* statement = nullptr;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &statement, nullptr) != SQLITE_OK ||
-        sqlite3_step(statement) != SQLITE_ROW) {
-      sqlite3_finalize(statement);
-      return store->Error("read schema version");
-    }
-    version = sqlite3_column_int(statement, 0);
-    sqlite3_finalize(statement);
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &statement, nullptr) !=
-            SQLITE_OK ||
-        sqlite3_step(statement) != SQLITE_ROW) {
-      sqlite3_finalize(statement);
-      return store->Error("read schema");
-    }
-    tables = sqlite3_column_int(statement, 0);
-    sqlite3_finalize(statement);
-  }
-  if (version == 0 && tables == 0) {
-    const std::string create =
-        absl::StrCat(kSchema, "PRAGMA user_version=", kSchemaVersion, ";");
-    if (sqlite3_exec(db, create.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return store->Error("create schema");
-    }
-  } else if (version == 0) {
+  RETURN_IF_ERROR(query_int("PRAGMA user_version", &version));
+  RETURN_IF_ERROR(query_int("SELECT count(*) FROM sqlite_master", &tables));
+  RETURN_IF_ERROR(exec("COMMIT", "read schema"));
+  const bool fresh = version == 0 && tables == 0;
+  if (version == 0 && !fresh) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " is a SQLite file but not a Berth state file; not touching it"));
-  } else if (version != kSchemaVersion) {
+  }
+  if (!fresh && version != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " has schema version ", version, "; this allocator-svc knows version ",
         kSchemaVersion, " only. Refusing to start rather than lose leases"));
   }
-  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return store->Error("commit schema");
+  RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL", "switch to WAL"));
+  RETURN_IF_ERROR(exec("PRAGMA synchronous=FULL", "set synchronous=FULL"));
+  if (fresh) {
+    const std::string create =
+        absl::StrCat("BEGIN;", kSchema, "PRAGMA user_version=", kSchemaVersion, ";COMMIT;");
+    RETURN_IF_ERROR(exec(create.c_str(), "create schema"));
   }
   RETURN_IF_ERROR(store->Prepare());
   return store;

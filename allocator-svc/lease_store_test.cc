@@ -18,6 +18,11 @@ using ::berth::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 LeaseRecord Record(const std::string& box_id, int32_t tty, std::vector<uint32_t> tcp_ports) {
   LeaseRecord record;
   record.lease.set_box_id(box_id);
@@ -125,8 +130,10 @@ TEST_F(LeaseStoreTest, UnknownSchemaVersionIsRefusedAndLeftAlone) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
+  const std::string before = ReadFile(path_);
   EXPECT_THAT(LeaseStore::Open(path_),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("schema version 99")));
+  EXPECT_EQ(ReadFile(path_), before);
 }
 
 TEST_F(LeaseStoreTest, ForeignDatabaseIsRefused) {
@@ -135,8 +142,10 @@ TEST_F(LeaseStoreTest, ForeignDatabaseIsRefused) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE other (x)", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
+  const std::string before = ReadFile(path_);
   EXPECT_THAT(LeaseStore::Open(path_),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a Berth state file")));
+  EXPECT_EQ(ReadFile(path_), before);
 }
 
 TEST_F(LeaseStoreTest, GarbageIsDataLossAndKeptAsItWas) {
@@ -147,9 +156,7 @@ TEST_F(LeaseStoreTest, GarbageIsDataLossAndKeptAsItWas) {
     out << garbage;
   }
   EXPECT_THAT(LeaseStore::Open(path_), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
-  std::ifstream in(path_, std::ios::binary);
-  std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(after, garbage);
+  EXPECT_EQ(ReadFile(path_), garbage);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -68,15 +70,17 @@ class WatchdogPinger {
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopped_) {
+    while (true) {
       absl::Status alive = liveness_ ? liveness_() : absl::OkStatus();
       if (alive.ok()) {
         Notify("WATCHDOG=1");
       } else {
         spdlog::error("not pinging the watchdog: {}", alive.ToString());
       }
-      wake_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [this] { return stopped_; });
+      std::unique_lock<std::mutex> lock(mu_);
+      if (wake_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [this] { return stopped_; })) {
+        return;
+      }
     }
   }
 
@@ -87,6 +91,52 @@ class WatchdogPinger {
   bool stopped_ = false;
   std::thread thread_;
 };
+
+// Counts unary calls in flight: alive from the moment a call is matched to its method until
+// it is finished. Streams are not counted: they may be cancelled at any time.
+class UnaryCallCounter final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit UnaryCallCounter(std::shared_ptr<std::atomic<int>> in_flight)
+      : in_flight_(std::move(in_flight)) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) return nullptr;
+    return new Counted(in_flight_);
+  }
+
+ private:
+  class Counted final : public grpc::experimental::Interceptor {
+   public:
+    explicit Counted(std::shared_ptr<std::atomic<int>> in_flight)
+        : in_flight_(std::move(in_flight)) {
+      in_flight_->fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Counted() override { in_flight_->fetch_sub(1, std::memory_order_release); }
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+      methods->Proceed();
+    }
+
+   private:
+    std::shared_ptr<std::atomic<int>> in_flight_;
+  };
+
+  std::shared_ptr<std::atomic<int>> in_flight_;
+};
+
+// Lets unary calls in flight finish (new ones are still served meanwhile), for at most
+// `grace`, then stops the server at once. gRPC's own Shutdown(deadline) would also wait for
+// idle client connections to go away, which an idle client notices only seconds later.
+void StopServer(grpc::Server& server, const std::atomic<int>& in_flight, absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  while (in_flight.load(std::memory_order_acquire) > 0 && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const int cancelled = in_flight.load(std::memory_order_acquire);
+  if (cancelled > 0) spdlog::warn("cancelling {} calls still running after the grace", cancelled);
+  server.Shutdown(std::chrono::system_clock::now());
+  server.Wait();
+}
 
 }  // namespace
 
@@ -103,6 +153,10 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials());
+  auto in_flight = std::make_shared<std::atomic<int>>(0);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<UnaryCallCounter>(in_flight));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
   for (grpc::Service* service : options.services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
@@ -134,9 +188,7 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
   spdlog::info("{} stopping on signal {}", options.name, signal_number);
   Notify("STOPPING=1\nSTATUS=stopping");
   health->Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() +
-                   absl::ToChronoMilliseconds(options.shutdown_grace));
-  server->Wait();
+  StopServer(*server, *in_flight, options.shutdown_grace);
   watchdog.reset();
   spdlog::info("{} stopped", options.name);
   return absl::OkStatus();

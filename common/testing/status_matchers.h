@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -26,7 +27,10 @@ MATCHER(IsOk, "is OK") {
 }
 
 // Matches a status with `code` whose message matches `message_matcher`.
-MATCHER_P2(StatusIs, code, message_matcher, "") {
+MATCHER_P2(StatusIs, code, message_matcher,
+           absl::StrCat(negation ? "is not" : "is", " a status with code ",
+                        absl::StatusCodeToString(code), " and a message that ",
+                        ::testing::DescribeMatcher<std::string>(message_matcher))) {
   const absl::Status& status = GetStatus(arg);
   *result_listener << "status is " << status.ToString();
   return status.code() == code &&

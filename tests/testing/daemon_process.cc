@@ -66,7 +66,12 @@ DaemonProcess::~DaemonProcess() {
 
 absl::Status DaemonProcess::WaitServing(const std::string& address, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // Reconnect quickly: gRPC's default backoff would wait seconds after the first refusal.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 50);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   while (absl::Now() < deadline) {
     int wait_status = 0;
@@ -77,13 +82,13 @@ absl::Status DaemonProcess::WaitServing(const std::string& address, absl::Durati
     }
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    context.set_wait_for_ready(true);
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     if (stub->Check(&context, request, &response).ok() &&
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
       return absl::OkStatus();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat(address, " not serving after ",
                                                   absl::FormatDuration(timeout)));

@@ -1,0 +1,184 @@
+#include "tests/allocator_test_client.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = ::berth::allocator::v1;
+
+// Runs one unary call with a deadline and converts its outcome.
+template <typename Request, typename Response>
+absl::StatusOr<Response> Call(
+    grpc::Status (v1::Allocator::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    v1::Allocator::Stub* stub, const Request& request, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  Response response;
+  grpc::Status status = (stub->*method)(&context, request, &response);
+  if (!status.ok()) return common::FromGrpcStatus(status);
+  return response;
+}
+
+// True when binding `port` of `type` on the wildcard address of `family` fails because
+// something holds the port (the check allocator-svc makes, without SO_REUSEADDR so that even a
+// TIME_WAIT connection counts as busy).
+bool BindFails(int family, int type, uint16_t port) {
+  int fd = socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  int result;
+  if (family == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_any;
+    addr.sin6_port = htons(port);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } else {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(port);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  }
+  const bool in_use = result != 0 && errno == EADDRINUSE;
+  close(fd);
+  return in_use;
+}
+
+}  // namespace
+
+AllocatorClient::AllocatorClient(const std::string& address, absl::Duration timeout)
+    : timeout_(timeout) {
+  grpc::ChannelArguments args;
+  // Each client its own connection, as separate client processes would have.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  stub_ = v1::Allocator::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+absl::StatusOr<v1::ReserveResponse> AllocatorClient::Reserve(const v1::ReserveRequest& request) {
+  return Call(&v1::Allocator::Stub::Reserve, stub_.get(), request, timeout_);
+}
+
+absl::StatusOr<v1::BindResponse> AllocatorClient::Bind(const std::string& box_id,
+                                                       const std::string& container_id) {
+  v1::BindRequest request;
+  request.set_box_id(box_id);
+  request.set_container_id(container_id);
+  return Call(&v1::Allocator::Stub::Bind, stub_.get(), request, timeout_);
+}
+
+absl::StatusOr<v1::ReleaseResponse> AllocatorClient::Release(const std::string& box_id) {
+  v1::ReleaseRequest request;
+  request.set_box_id(box_id);
+  return Call(&v1::Allocator::Stub::Release, stub_.get(), request, timeout_);
+}
+
+absl::StatusOr<v1::Lease> AllocatorClient::Get(const std::string& box_id) {
+  v1::GetRequest request;
+  request.set_box_id(box_id);
+  absl::StatusOr<v1::GetResponse> response =
+      Call(&v1::Allocator::Stub::Get, stub_.get(), request, timeout_);
+  if (!response.ok()) return response.status();
+  return response->lease();
+}
+
+absl::StatusOr<v1::ListResponse> AllocatorClient::List(v1::LeaseState state) {
+  v1::ListRequest request;
+  request.set_state(state);
+  return Call(&v1::Allocator::Stub::List, stub_.get(), request, timeout_);
+}
+
+absl::StatusOr<v1::CapacityResponse> AllocatorClient::Capacity() {
+  return Call(&v1::Allocator::Stub::Capacity, stub_.get(), v1::CapacityRequest(), timeout_);
+}
+
+absl::StatusOr<v1::ReconcileResponse> AllocatorClient::Reconcile(
+    const v1::ReconcileRequest& request) {
+  return Call(&v1::Allocator::Stub::Reconcile, stub_.get(), request, timeout_);
+}
+
+std::string UnixAddress(const std::string& path) { return absl::StrCat("unix:", path); }
+
+absl::StatusOr<std::unique_ptr<DaemonProcess>> StartAllocator(const AllocatorFlags& flags) {
+  DaemonProcess::Options options;
+  options.binary = DaemonBinary("allocator-svc");
+  options.args = {absl::StrCat("--listen=", UnixAddress(flags.socket)),
+                  absl::StrCat("--db=", flags.db)};
+  options.args.insert(options.args.end(), flags.extra.begin(), flags.extra.end());
+  options.env = flags.env;
+  options.log_path = flags.log_path;
+  return DaemonProcess::Start(options);
+}
+
+absl::StatusOr<std::unique_ptr<DaemonProcess>> StartServingAllocator(const AllocatorFlags& flags,
+                                                                     absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = StartAllocator(flags);
+  if (!daemon.ok()) return daemon.status();
+  absl::Status serving = (*daemon)->WaitServing(UnixAddress(flags.socket), timeout);
+  if (!serving.ok()) {
+    std::string log = flags.log_path.empty() ? "" : ReadFileOrEmpty(flags.log_path);
+    return absl::Status(serving.code(), absl::StrCat(serving.message(), "; log:\n", log));
+  }
+  return daemon;
+}
+
+v1::PortRequest Port(uint32_t container_port, v1::Protocol protocol, uint32_t host_port) {
+  v1::PortRequest port;
+  port.set_container_port(container_port);
+  port.set_protocol(protocol);
+  port.set_host_port(host_port);
+  return port;
+}
+
+v1::ReserveRequest ReserveRequest(const std::string& box_id, std::vector<v1::PortRequest> ports,
+                                  bool tty, bool gpu) {
+  v1::ReserveRequest request;
+  request.set_box_id(box_id);
+  for (v1::PortRequest& port : ports) *request.add_ports() = std::move(port);
+  request.set_tty(tty);
+  request.set_gpu(gpu);
+  return request;
+}
+
+bool HostPortIsFree(v1::Protocol protocol, uint16_t port) {
+  const int type = protocol == v1::PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM;
+  return !BindFails(AF_INET, type, port) && !BindFails(AF_INET6, type, port);
+}
+
+std::optional<uint16_t> FindFreePortRange(int count, uint16_t from, uint16_t to) {
+  for (int begin = from; begin + count <= to; ++begin) {
+    bool free = true;
+    for (int port = begin; free && port < begin + count; ++port) {
+      free = HostPortIsFree(v1::PROTOCOL_TCP, static_cast<uint16_t>(port)) &&
+             HostPortIsFree(v1::PROTOCOL_UDP, static_cast<uint16_t>(port));
+      if (!free) begin = port;  // The next candidate starts after the busy port.
+    }
+    if (free) return static_cast<uint16_t>(begin);
+  }
+  return std::nullopt;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+}  // namespace berth::testing
