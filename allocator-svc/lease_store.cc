@@ -2,10 +2,10 @@
 
 #include <sqlite3.h>
 
-#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace berth::allocator {
@@ -82,15 +82,7 @@ absl::Status LeaseStore::Error(const std::string& context) const {
 }
 
 absl::StatusOr<std::unique_ptr<LeaseStore>> LeaseStore::Open(const std::string& path) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(parent, error);
-    if (error) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("create state directory ", parent.string(), ": ", error.message()));
-    }
-  }
+  RETURN_IF_ERROR(common::CreateParentDirectories(path, "state directory"));
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

@@ -9,11 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 
 namespace berth::common {
 namespace {
@@ -57,14 +57,8 @@ absl::StatusOr<UnixSocketClaim> UnixSocketClaim::Claim(absl::string_view address
   absl::StatusOr<std::string> path = UnixSocketPath(address);
   if (!path.ok()) return path.status();
 
-  std::filesystem::path parent = std::filesystem::path(*path).parent_path();
-  if (!parent.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(parent, error);
-    if (error) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("create socket directory ", parent.string(), ": ", error.message()));
-    }
+  if (absl::Status made = CreateParentDirectories(*path, "socket directory"); !made.ok()) {
+    return made;
   }
 
   const std::string lock_path = absl::StrCat(*path, ".lock");

@@ -1,10 +1,5 @@
 #include "tests/allocator_test_client.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -13,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "allocator-svc/host_ports.h"
 #include "common/grpc_status.h"
 
 namespace berth::testing {
@@ -31,33 +27,6 @@ absl::StatusOr<Response> Call(
   grpc::Status status = (stub->*method)(&context, request, &response);
   if (!status.ok()) return common::FromGrpcStatus(status);
   return response;
-}
-
-// True when binding `port` of `type` on the wildcard address of `family` fails because
-// something holds the port (the check allocator-svc makes, without SO_REUSEADDR so that even a
-// TIME_WAIT connection counts as busy).
-bool BindFails(int family, int type, uint16_t port) {
-  int fd = socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  int result;
-  if (family == AF_INET6) {
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    sockaddr_in6 addr{};
-    addr.sin6_family = AF_INET6;
-    addr.sin6_addr = in6addr_any;
-    addr.sin6_port = htons(port);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } else {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    addr.sin_port = htons(port);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  }
-  const bool in_use = result != 0 && errno == EADDRINUSE;
-  close(fd);
-  return in_use;
 }
 
 }  // namespace
@@ -157,8 +126,9 @@ v1::ReserveRequest ReserveRequest(const std::string& box_id, std::vector<v1::Por
 }
 
 bool HostPortIsFree(v1::Protocol protocol, uint16_t port) {
-  const int type = protocol == v1::PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM;
-  return !BindFails(AF_INET, type, port) && !BindFails(AF_INET6, type, port);
+  static const std::unique_ptr<allocator::HostPortProbe> probe =
+      allocator::MakeBindingHostPortProbe();
+  return !probe->InUse(protocol, port);
 }
 
 std::optional<uint16_t> FindFreePortRange(int count, uint16_t from, uint16_t to) {

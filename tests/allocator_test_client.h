@@ -70,8 +70,7 @@ allocator::v1::ReserveRequest ReserveRequest(const std::string& box_id,
                                              std::vector<allocator::v1::PortRequest> ports,
                                              bool tty = false, bool gpu = false);
 
-// True when this process can bind `port` of `protocol` on the wildcard address (IPv4, and
-// IPv6 where the host has it): nobody on the host holds it.
+// True when nobody on the host holds `port` of `protocol`, as allocator-svc's probe sees it.
 bool HostPortIsFree(allocator::v1::Protocol protocol, uint16_t port);
 
 // The first port `begin` in [from, to) such that [begin, begin + count) is free for both TCP
