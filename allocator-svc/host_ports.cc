@@ -10,16 +10,19 @@ namespace berth::allocator {
 namespace {
 
 // True when binding `port` on the wildcard address of `family` fails with EADDRINUSE.
+// An IPv6 wildcard socket with IPV6_V6ONLY off conflicts with every holder of the port, IPv4
+// or IPv6, so one probe covers both families.
 bool BindFails(int family, int type, uint16_t port) {
   int fd = socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;  // Family unsupported here: nobody can hold the port through it.
-  int one = 1;
+  if (fd < 0) return false;
+  const int one = 1;
+  const int zero = 0;
   // TCP: a connection lingering in TIME_WAIT does not hold the port for a new listener.
   // UDP has no such state, and a UDP socket with SO_REUSEADDR would share the port.
   if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   int result;
   if (family == AF_INET6) {
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     sockaddr_in6 addr{};
     addr.sin6_family = AF_INET6;
     addr.sin6_addr = in6addr_any;
@@ -32,17 +35,26 @@ bool BindFails(int family, int type, uint16_t port) {
     addr.sin_port = htons(port);
     result = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   }
-  bool in_use = result != 0 && errno == EADDRINUSE;
+  const bool in_use = result != 0 && errno == EADDRINUSE;
   close(fd);
   return in_use;
+}
+
+bool HostHasIpv6() {
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
 }
 
 class BindingHostPortProbe final : public HostPortProbe {
  public:
   bool InUse(v1::Protocol protocol, uint16_t port) override {
-    int type = protocol == v1::PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    return BindFails(AF_INET, type, port) || BindFails(AF_INET6, type, port);
+    return BindFails(family_, protocol == v1::PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM, port);
   }
+
+ private:
+  const int family_ = HostHasIpv6() ? AF_INET6 : AF_INET;
 };
 
 }  // namespace

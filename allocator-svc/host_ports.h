@@ -17,8 +17,9 @@ class HostPortProbe {
   virtual bool InUse(v1::Protocol protocol, uint16_t port) = 0;
 };
 
-// Probes by binding the port on the IPv4 and IPv6 wildcard addresses: a port that another
-// socket listens on or has bound is in use (TCP connections in TIME_WAIT do not count).
+// Probes by binding the port on the dual-stack wildcard address (IPv4 only on a host without
+// IPv6): a port that another socket, IPv4 or IPv6, listens on or has bound is in use; TCP
+// connections in TIME_WAIT do not count. One bind per probe.
 std::unique_ptr<HostPortProbe> MakeBindingHostPortProbe();
 
 }  // namespace berth::allocator

@@ -49,6 +49,23 @@ TEST(BindingHostPortProbeTest, SeesABoundUdpSocketAndKeepsProtocolsApart) {
   EXPECT_FALSE(probe->InUse(v1::PROTOCOL_TCP, held.port()));
 }
 
+// An IPv6-only holder (as nginx's default "listen [::]:80 ipv6only=on") is seen as well.
+TEST(BindingHostPortProbeTest, SeesIpv6OnlyHolders) {
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0) << "this test needs IPv6 on the host";
+  const int one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  socklen_t length = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), length), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  EXPECT_TRUE(MakeBindingHostPortProbe()->InUse(v1::PROTOCOL_TCP, ntohs(addr.sin6_port)));
+  close(fd);
+}
+
 TEST(BindingHostPortProbeTest, AFreedPortIsFree) {
   std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
   uint16_t port = 0;
