@@ -24,7 +24,7 @@ absl::Duration ReclaimPeriod(absl::Duration grace) {
 }  // namespace
 
 absl::Status Run(const Config& config) {
-  common::BlockTerminationSignals();
+  common::PrepareDaemonProcess();
   ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
   const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(std::unique_ptr<LeaseStore> store, LeaseStore::Open(config.db));

@@ -15,6 +15,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"
@@ -140,7 +141,8 @@ void StopServer(grpc::Server& server, const std::atomic<int>& in_flight, absl::D
 
 }  // namespace
 
-void BlockTerminationSignals() {
+void PrepareDaemonProcess() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
