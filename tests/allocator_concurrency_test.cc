@@ -149,15 +149,11 @@ std::string GpuList(int count) {
 TEST(AllocatorConcurrencyTest, ConcurrentClientsNeverShareAResource) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  AllocatorFlags flags;
-  flags.socket = dir.File("allocator.sock");
-  flags.db = dir.File("allocator.db");
-  flags.log_path = dir.File("allocator.log");
-  flags.extra = {absl::StrCat("--tty_range=", kTtyBegin, "-", kTtyEnd),
-                 absl::StrCat("--max_boxes=", kThreads),
-                 absl::StrCat("--gpus=", GpuList(kGpus)),
-                 absl::StrCat("--boxes_per_gpu=", kBoxesPerGpu),
-                 "--log_level=warn"};
+  AllocatorFlags flags = AllocatorFlagsIn(
+      dir, "allocator",
+      {absl::StrCat("--tty_range=", kTtyBegin, "-", kTtyEnd),
+       absl::StrCat("--max_boxes=", kThreads), absl::StrCat("--gpus=", GpuList(kGpus)),
+       absl::StrCat("--boxes_per_gpu=", kBoxesPerGpu), "--log_level=warn"});
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartServingAllocator(flags));
   const std::string address = UnixAddress(flags.socket);
 
@@ -249,14 +245,11 @@ TEST(AllocatorConcurrencyTest, GpuCapHoldsWhenClientsCompeteForSlots) {
   constexpr int kContendingCycles = 6'000;
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  AllocatorFlags flags;
-  flags.socket = dir.File("allocator.sock");
-  flags.db = dir.File("allocator.db");
-  flags.log_path = dir.File("allocator.log");
-  flags.extra = {absl::StrCat("--tty_range=", kTtyBegin, "-", kTtyEnd),
-                 absl::StrCat("--max_boxes=", kThreads),
-                 absl::StrCat("--gpus=", GpuList(kContendingGpus)),
-                 absl::StrCat("--boxes_per_gpu=", kCap), "--log_level=warn"};
+  AllocatorFlags flags = AllocatorFlagsIn(
+      dir, "allocator",
+      {absl::StrCat("--tty_range=", kTtyBegin, "-", kTtyEnd),
+       absl::StrCat("--max_boxes=", kThreads), absl::StrCat("--gpus=", GpuList(kContendingGpus)),
+       absl::StrCat("--boxes_per_gpu=", kCap), "--log_level=warn"});
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartServingAllocator(flags));
   const std::string address = UnixAddress(flags.socket);
 

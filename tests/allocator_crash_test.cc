@@ -126,13 +126,10 @@ void ExpectConsistent(AllocatorClient& client) {
 TEST(AllocatorCrashTest, AcknowledgedChangesSurviveSigkill) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  AllocatorFlags flags;
-  flags.socket = dir.File("allocator.sock");
-  flags.db = dir.File("allocator.db");
-  flags.log_path = dir.File("allocator.log");
-  flags.extra = {"--tty_range=10-60000", "--max_boxes=60000", "--gpus=0,1,2,3,4,5,6,7",
-                 absl::StrCat("--boxes_per_gpu=", kBoxesPerGpu), "--reserve_grace=1h",
-                 "--log_level=warn"};
+  AllocatorFlags flags = AllocatorFlagsIn(
+      dir, "allocator",
+      {"--tty_range=10-60000", "--max_boxes=60000", "--gpus=0,1,2,3,4,5,6,7",
+       absl::StrCat("--boxes_per_gpu=", kBoxesPerGpu), "--reserve_grace=1h", "--log_level=warn"});
   const std::string address = UnixAddress(flags.socket);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartServingAllocator(flags));
 

@@ -127,12 +127,7 @@ class NotifySocket {
 };
 
 AllocatorFlags FlagsIn(const TempDir& dir, const std::string& name) {
-  AllocatorFlags flags;
-  flags.socket = dir.File(absl::StrCat(name, ".sock"));
-  flags.db = dir.File(absl::StrCat(name, ".db"));
-  flags.log_path = dir.File(absl::StrCat(name, ".log"));
-  flags.extra = {"--tty_range=10-20", "--port_range=20000-20100"};
-  return flags;
+  return AllocatorFlagsIn(dir, name, {"--tty_range=10-20", "--port_range=20000-20100"});
 }
 
 // Expects the daemon on `socket` to serve Reserve, Get and Release.
@@ -147,6 +142,21 @@ void ExpectServes(const std::string& socket, const std::string& box_id) {
 }
 
 std::string ReadBytes(const std::string& path) { return ReadFileOrEmpty(path); }
+
+// Starts allocator-svc on `flags` and expects it to refuse: a non-zero exit with `log_says` in
+// its log, no socket left behind, and the state file byte for byte as it was.
+void ExpectRefusedAndStateFileUntouched(const AllocatorFlags& flags, const std::string& log_says) {
+  const std::string before = ReadBytes(flags.db);
+  ASSERT_FALSE(before.empty());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartAllocator(flags));
+  ASSERT_OK_AND_ASSIGN(int exit_code, daemon->Wait(absl::Seconds(20)));
+  EXPECT_NE(exit_code, 0);
+  const std::string log = ReadFileOrEmpty(flags.log_path);
+  EXPECT_THAT(log, HasSubstr(log_says));
+  EXPECT_TRUE(ReadBytes(flags.db) == before) << "the state file changed; log:\n" << log;
+  struct stat st {};
+  EXPECT_NE(lstat(flags.socket.c_str(), &st), 0) << "a refused start left its socket behind";
+}
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -345,20 +355,7 @@ TEST(AllocatorLifecycleTest, RefusesStateFileOfUnknownSchemaAndLeavesItUntouched
         << sqlite3_errmsg(db);
     sqlite3_close(db);
   }
-  const std::string before = ReadBytes(flags.db);
-  ASSERT_FALSE(before.empty());
-
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartAllocator(flags));
-  ASSERT_OK_AND_ASSIGN(int exit_code, daemon->Wait(absl::Seconds(20)));
-  EXPECT_NE(exit_code, 0);
-  const std::string log = ReadFileOrEmpty(flags.log_path);
-  EXPECT_THAT(log, HasSubstr("99"));
-  EXPECT_TRUE(ReadBytes(flags.db) == before)
-      << "the state file changed; header bytes 18-19 (journal mode) before: "
-      << static_cast<int>(before[18]) << "," << static_cast<int>(before[19])
-      << " after: " << static_cast<int>(ReadBytes(flags.db)[18]) << ","
-      << static_cast<int>(ReadBytes(flags.db)[19]) << "; log:\n"
-      << log;
+  ExpectRefusedAndStateFileUntouched(flags, "schema version 99");
   {
     // Still version 99 and still holding its row.
     sqlite3* db = nullptr;
@@ -386,14 +383,7 @@ TEST(AllocatorLifecycleTest, RefusesForeignSqliteFileAndLeavesItUntouched) {
         << sqlite3_errmsg(db);
     sqlite3_close(db);
   }
-  const std::string before = ReadBytes(flags.db);
-  ASSERT_FALSE(before.empty());
-
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartAllocator(flags));
-  ASSERT_OK_AND_ASSIGN(int exit_code, daemon->Wait(absl::Seconds(20)));
-  EXPECT_NE(exit_code, 0);
-  EXPECT_THAT(ReadFileOrEmpty(flags.log_path), HasSubstr("not a Berth state file"));
-  EXPECT_TRUE(ReadBytes(flags.db) == before) << "the state file changed";
+  ExpectRefusedAndStateFileUntouched(flags, "not a Berth state file");
 }
 
 TEST(AllocatorLifecycleTest, RefusesStateFileOfGarbageAndLeavesItUntouched) {
@@ -404,13 +394,7 @@ TEST(AllocatorLifecycleTest, RefusesStateFileOfGarbageAndLeavesItUntouched) {
   std::string garbage(64 * 1024, '\0');
   for (char& byte : garbage) byte = static_cast<char>(random() & 0xff);
   WriteBytes(flags.db, garbage);
-
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DaemonProcess> daemon, StartAllocator(flags));
-  ASSERT_OK_AND_ASSIGN(int exit_code, daemon->Wait(absl::Seconds(20)));
-  EXPECT_NE(exit_code, 0);
-  EXPECT_TRUE(ReadBytes(flags.db) == garbage) << "the state file changed";
-  struct stat st {};
-  EXPECT_NE(lstat(flags.socket.c_str(), &st), 0) << "a refused start left its socket behind";
+  ExpectRefusedAndStateFileUntouched(flags, "DATA_LOSS");
 }
 
 TEST(AllocatorLifecycleTest, RefusesASocketPathThatIsARegularFileAndKeepsTheFile) {

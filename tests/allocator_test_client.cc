@@ -107,6 +107,16 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> StartServingAllocator(const Alloc
   return daemon;
 }
 
+AllocatorFlags AllocatorFlagsIn(const TempDir& dir, const std::string& name,
+                                std::vector<std::string> extra) {
+  AllocatorFlags flags;
+  flags.socket = dir.File(absl::StrCat(name, ".sock"));
+  flags.db = dir.File(absl::StrCat(name, ".db"));
+  flags.log_path = dir.File(absl::StrCat(name, ".log"));
+  flags.extra = std::move(extra);
+  return flags;
+}
+
 v1::PortRequest Port(uint32_t container_port, v1::Protocol protocol, uint32_t host_port) {
   v1::PortRequest port;
   port.set_container_port(container_port);

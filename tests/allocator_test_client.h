@@ -53,6 +53,11 @@ struct AllocatorFlags {
   std::string log_path;
 };
 
+// Flags for an allocator-svc whose socket, state file and log are <name>.sock, <name>.db and
+// <name>.log in `dir`, with further flags `extra`.
+AllocatorFlags AllocatorFlagsIn(const TempDir& dir, const std::string& name,
+                                std::vector<std::string> extra = {});
+
 // "unix:" + path.
 std::string UnixAddress(const std::string& path);
 
