@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -109,6 +111,15 @@ TEST(LoadAppProfilesTest, OneBadFileStopsTheLoadAndIsNamed) {
   EXPECT_THAT(LoadAppProfiles(dir.path()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("broken.textproto:2"), Not(HasSubstr("browser.textproto")))));
+}
+
+TEST(LoadAppProfilesTest, TheShippedExampleProfilesAreValid) {
+  ASSERT_OK_AND_ASSIGN(AppCatalog catalog,
+                       LoadAppProfiles(absl::StrCat(BERTH_SOURCE_DIR, "/deploy/apps")));
+  const box::v1::AppProfile* test_box = catalog.Find("test-box");
+  ASSERT_NE(test_box, nullptr);
+  EXPECT_EQ(test_box->image(), "berth/test-box:latest");
+  EXPECT_EQ(test_box->ports_size(), 4);
 }
 
 TEST(LoadAppProfilesTest, MissingDirectoryIsNotFoundAndEmptyIsFine) {

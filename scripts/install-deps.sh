@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything Berth needs to build, test and run on Debian 12. Idempotent; run as root.
+# Installs everything Berth needs to build, test and run on Debian 12: the toolchain and
+# libraries, the Docker engine, and busybox for the test box image. Idempotent; run as root.
 set -euo pipefail
 
 packages=(
@@ -7,6 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc grpc-proto libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libsystemd-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  docker.io busybox-static
 )
 
 missing=()

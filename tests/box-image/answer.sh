@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "${BERTH_BOX_ID:-?}"
