@@ -12,6 +12,13 @@ namespace berth::common {
 // FAILED_PRECONDITION names `what` ("socket directory", "state directory") and the reason.
 absl::Status CreateParentDirectories(const std::string& path, absl::string_view what);
 
+// Replaces the file at `path` with `contents` so that a reader sees either the old file or the
+// whole new one, never a part: writes "<dir>/.<name>.tmp", fsyncs it, renames it over `path`
+// and fsyncs the directory. The file gets `mode` (before umask). UNAVAILABLE names the path
+// and the reason.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
+                                 unsigned mode = 0644);
+
 }  // namespace berth::common
 
 #endif  // BERTH_COMMON_FILES_H_
