@@ -1,0 +1,261 @@
+#include "docker-svc/testing/fake_docker_client.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace berth::docker::testing {
+namespace {
+
+// True when `event` passes Docker-style `filters` ("type", "event", "label": key or key=value).
+bool Matches(const EventFilters& filters, const Event& event) {
+  for (const auto& [name, values] : filters) {
+    auto any = [&](const std::function<bool(const std::string&)>& accepts) {
+      return std::any_of(values.begin(), values.end(), accepts);
+    };
+    if (name == "type" && !any([&](const std::string& v) { return v == event.type; })) return false;
+    if (name == "event" && !any([&](const std::string& v) { return v == event.action; })) {
+      return false;
+    }
+    if (name == "label" && !any([&](const std::string& v) {
+          std::pair<std::string, std::string> key_value = absl::StrSplit(v, absl::MaxSplits('=', 1));
+          auto it = event.attributes.find(key_value.first);
+          return it != event.attributes.end() &&
+                 (v.find('=') == std::string::npos || it->second == key_value.second);
+        })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool HasLabels(const std::map<std::string, std::string>& labels,
+               const std::vector<std::string>& filter) {
+  for (const std::string& wanted : filter) {
+    std::pair<std::string, std::string> key_value = absl::StrSplit(wanted, absl::MaxSplits('=', 1));
+    auto it = labels.find(key_value.first);
+    if (it == labels.end()) return false;
+    if (wanted.find('=') != std::string::npos && it->second != key_value.second) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void FakeDockerClient::FailNext(const std::string& operation, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  failures_[operation] = std::move(status);
+}
+
+void FakeDockerClient::AddImage(const std::string& image) {
+  absl::MutexLock lock(&mu_);
+  images_.push_back(image);
+}
+
+std::vector<std::string> FakeDockerClient::calls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+size_t FakeDockerClient::container_count() const {
+  absl::MutexLock lock(&mu_);
+  return containers_.size();
+}
+
+absl::Status FakeDockerClient::Injected(const std::string& operation, const std::string& subject) {
+  calls_.push_back(subject.empty() ? operation : absl::StrCat(operation, " ", subject));
+  auto it = failures_.find(operation);
+  if (it == failures_.end()) return absl::OkStatus();
+  absl::Status status = std::move(it->second);
+  failures_.erase(it);
+  return status;
+}
+
+FakeDockerClient::Container* FakeDockerClient::Find(const std::string& id_or_name) {
+  for (auto& [id, container] : containers_) {
+    if (id == id_or_name || container.info.name == id_or_name) return &container;
+  }
+  return nullptr;
+}
+
+void FakeDockerClient::Emit(const Container& container, const std::string& action) {
+  Event event;
+  event.type = "container";
+  event.action = action;
+  event.actor_id = container.info.id;
+  event.attributes = container.info.labels;
+  event.attributes["name"] = container.info.name;
+  event.attributes["image"] = container.info.image;
+  if (action == "die") event.attributes["exitCode"] = absl::StrCat(container.info.exit_code);
+  event.time = absl::Now();
+  events_.push_back(std::move(event));
+  ++events_emitted_;
+}
+
+void FakeDockerClient::Die(Container& container, int64_t exit_code, bool oom_killed) {
+  container.info.running = false;
+  container.info.status = "exited";
+  container.info.exit_code = exit_code;
+  container.info.oom_killed = oom_killed;
+  container.info.finished_at = absl::Now();
+  if (oom_killed) Emit(container, "oom");
+  Emit(container, "die");
+}
+
+absl::Status FakeDockerClient::Exit(const std::string& id_or_name, int64_t exit_code,
+                                    bool oom_killed) {
+  absl::MutexLock lock(&mu_);
+  Container* container = Find(id_or_name);
+  if (container == nullptr || !container->info.running) {
+    return absl::FailedPreconditionError(absl::StrCat(id_or_name, " is not running"));
+  }
+  Die(*container, exit_code, oom_killed);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::Ping() {
+  absl::MutexLock lock(&mu_);
+  return Injected("ping", "");
+}
+
+absl::StatusOr<std::string> FakeDockerClient::Version() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("version", ""); !failed.ok()) return failed;
+  return std::string("1.41");
+}
+
+absl::StatusOr<std::string> FakeDockerClient::CreateContainer(const ContainerSpec& spec) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("create", spec.name); !failed.ok()) return failed;
+  if (std::find(images_.begin(), images_.end(), spec.image) == images_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("create container ", spec.name, ": No such image: ", spec.image));
+  }
+  if (!spec.name.empty() && Find(spec.name) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("create container ", spec.name,
+                                                 ": the container name is already in use"));
+  }
+  Container container;
+  container.spec = spec;
+  container.info.id = absl::StrCat("fake", next_id_++);
+  container.info.name = spec.name.empty() ? container.info.id : spec.name;
+  container.info.image = spec.image;
+  container.info.labels = spec.labels;
+  container.info.status = "created";
+  container.info.ports = spec.ports;
+  container.info.devices = spec.devices;
+  container.info.env = spec.env;
+  const std::string id = container.info.id;
+  Emit(container, "create");
+  containers_.emplace(id, std::move(container));
+  return id;
+}
+
+absl::Status FakeDockerClient::StartContainer(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("start", id); !failed.ok()) return failed;
+  Container* container = Find(id);
+  if (container == nullptr) return absl::NotFoundError(absl::StrCat("start container ", id));
+  if (container->info.running) return absl::OkStatus();
+  container->info.running = true;
+  container->info.status = "running";
+  container->info.started_at = absl::Now();
+  Emit(*container, "start");
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::StopContainer(const std::string& id, absl::Duration grace) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("stop", id); !failed.ok()) return failed;
+  Container* container = Find(id);
+  if (container == nullptr) return absl::NotFoundError(absl::StrCat("stop container ", id));
+  if (container->info.running) Die(*container, 0, false);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::KillContainer(const std::string& id, const std::string& signal) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("kill", id); !failed.ok()) return failed;
+  Container* container = Find(id);
+  if (container == nullptr) return absl::NotFoundError(absl::StrCat("kill container ", id));
+  if (!container->info.running) {
+    return absl::FailedPreconditionError(absl::StrCat("kill container ", id, ": not running"));
+  }
+  Die(*container, 137, false);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::RemoveContainer(const std::string& id, bool force,
+                                               bool remove_volumes) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("remove", id); !failed.ok()) return failed;
+  Container* container = Find(id);
+  if (container == nullptr) return absl::NotFoundError(absl::StrCat("remove container ", id));
+  if (container->info.running && !force) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("remove container ", id, ": running; stop it or force"));
+  }
+  if (container->info.running) Die(*container, 137, false);
+  Emit(*container, "destroy");
+  containers_.erase(container->info.id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContainerInfo> FakeDockerClient::InspectContainer(const std::string& id_or_name) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("inspect", id_or_name); !failed.ok()) return failed;
+  Container* container = Find(id_or_name);
+  if (container == nullptr) {
+    return absl::NotFoundError(absl::StrCat("inspect container ", id_or_name, ": No such container"));
+  }
+  return container->info;
+}
+
+absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::ListContainers(
+    const std::vector<std::string>& label_filter, bool all) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("list", ""); !failed.ok()) return failed;
+  std::vector<ContainerSummary> summaries;
+  for (const auto& [id, container] : containers_) {
+    if (!all && !container.info.running) continue;
+    if (!HasLabels(container.info.labels, label_filter)) continue;
+    summaries.push_back({id, {container.info.name}, container.info.labels, container.info.status});
+  }
+  return summaries;
+}
+
+absl::Status FakeDockerClient::StreamEvents(const EventFilters& filters,
+                                            std::optional<absl::Time> since,
+                                            const std::function<bool(const Event&)>& on_event,
+                                            Cancellation& cancel) {
+  uint64_t next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status failed = Injected("events", ""); !failed.ok()) return failed;
+    next = events_emitted_;
+    // Replay what is kept from `since` on, as the engine does.
+    while (since && next > events_emitted_ - events_.size() &&
+           events_[next - 1 - (events_emitted_ - events_.size())].time >= *since) {
+      --next;
+    }
+  }
+  while (!cancel.IsCancelled()) {
+    std::vector<Event> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_new = [this, &next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return events_emitted_ > next;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&has_new), absl::Milliseconds(10));
+      const uint64_t first_kept = events_emitted_ - events_.size();
+      for (; next < events_emitted_; ++next) batch.push_back(events_[next - first_kept]);
+    }
+    for (const Event& event : batch) {
+      if (Matches(filters, event) && !on_event(event)) return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::docker::testing

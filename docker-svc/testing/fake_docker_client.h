@@ -1,0 +1,71 @@
+#ifndef BERTH_DOCKER_SVC_TESTING_FAKE_DOCKER_CLIENT_H_
+#define BERTH_DOCKER_SVC_TESTING_FAKE_DOCKER_CLIENT_H_
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "docker-svc/docker_client.h"
+
+namespace berth::docker::testing {
+
+// An in-memory Docker engine for unit tests of code that drives one. Containers keep their
+// spec and a state; every change emits the event the real engine would (create, start, die,
+// destroy) to running StreamEvents() calls. Failures are injected per operation. The engine
+// never runs anything: tests make a container exit with Exit(). Thread-safe.
+class FakeDockerClient final : public DockerClient {
+ public:
+  // Operation names for FailNext(): "create", "start", "stop", "kill", "remove", "inspect",
+  // "list", "events".
+  void FailNext(const std::string& operation, absl::Status status);
+  // Makes a running container exit with `exit_code` (and the OOM flag), as if it died.
+  absl::Status Exit(const std::string& id_or_name, int64_t exit_code, bool oom_killed = false);
+  // Adds an image CreateContainer accepts; none is known at first.
+  void AddImage(const std::string& image);
+  // Every operation called so far, e.g. "create berth-b1", "start <id>".
+  std::vector<std::string> calls() const;
+  size_t container_count() const;
+
+  absl::Status Ping() override;
+  absl::StatusOr<std::string> Version() override;
+  absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) override;
+  absl::Status StartContainer(const std::string& id) override;
+  absl::Status StopContainer(const std::string& id, absl::Duration grace) override;
+  absl::Status KillContainer(const std::string& id, const std::string& signal) override;
+  absl::Status RemoveContainer(const std::string& id, bool force, bool remove_volumes) override;
+  absl::StatusOr<ContainerInfo> InspectContainer(const std::string& id_or_name) override;
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
+      const std::vector<std::string>& label_filter, bool all) override;
+  // Replays the events from `since` on (all are kept), then delivers new ones.
+  absl::Status StreamEvents(const EventFilters& filters, std::optional<absl::Time> since,
+                            const std::function<bool(const Event&)>& on_event,
+                            Cancellation& cancel) override;
+
+ private:
+  struct Container {
+    ContainerSpec spec;
+    ContainerInfo info;
+  };
+  absl::Status Injected(const std::string& operation, const std::string& subject)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Container* Find(const std::string& id_or_name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(const Container& container, const std::string& action)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Die(Container& container, int64_t exit_code, bool oom_killed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
+  std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> images_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
+  uint64_t events_emitted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace berth::docker::testing
+
+#endif  // BERTH_DOCKER_SVC_TESTING_FAKE_DOCKER_CLIENT_H_
