@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -13,15 +14,12 @@ namespace berth::allocator {
 namespace {
 
 using ::berth::testing::IsOk;
+using ::berth::testing::ReadFileOrEmpty;
 using ::berth::testing::StatusIs;
 using ::berth::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 LeaseRecord Record(const std::string& box_id, int32_t tty, std::vector<uint32_t> tcp_ports) {
   LeaseRecord record;
@@ -130,10 +128,10 @@ TEST_F(LeaseStoreTest, UnknownSchemaVersionIsRefusedAndLeftAlone) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
-  const std::string before = ReadFile(path_);
+  const std::string before = ReadFileOrEmpty(path_);
   EXPECT_THAT(LeaseStore::Open(path_),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("schema version 99")));
-  EXPECT_EQ(ReadFile(path_), before);
+  EXPECT_EQ(ReadFileOrEmpty(path_), before);
 }
 
 TEST_F(LeaseStoreTest, ForeignDatabaseIsRefused) {
@@ -142,10 +140,10 @@ TEST_F(LeaseStoreTest, ForeignDatabaseIsRefused) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE other (x)", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
-  const std::string before = ReadFile(path_);
+  const std::string before = ReadFileOrEmpty(path_);
   EXPECT_THAT(LeaseStore::Open(path_),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a Berth state file")));
-  EXPECT_EQ(ReadFile(path_), before);
+  EXPECT_EQ(ReadFileOrEmpty(path_), before);
 }
 
 TEST_F(LeaseStoreTest, GarbageIsDataLossAndKeptAsItWas) {
@@ -156,7 +154,7 @@ TEST_F(LeaseStoreTest, GarbageIsDataLossAndKeptAsItWas) {
     out << garbage;
   }
   EXPECT_THAT(LeaseStore::Open(path_), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
-  EXPECT_EQ(ReadFile(path_), garbage);
+  EXPECT_EQ(ReadFileOrEmpty(path_), garbage);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -42,6 +44,18 @@ bool WriteAll(int fd, absl::string_view contents) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return Errno("open", path);
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return Errno("read", path);
+  return contents.str();
+}
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  unsigned mode) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace berth::common {
@@ -11,6 +12,10 @@ namespace berth::common {
 // Creates the directory holding `path` and any missing parents (mode 0755 as umask allows).
 // FAILED_PRECONDITION names `what` ("socket directory", "state directory") and the reason.
 absl::Status CreateParentDirectories(const std::string& path, absl::string_view what);
+
+// The whole contents of the file at `path`. NOT_FOUND when it does not exist, UNAVAILABLE when
+// it cannot be read; both name the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // Replaces the file at `path` with `contents` so that a reader sees either the old file or the
 // whole new one, never a part: writes "<dir>/.<name>.tmp", fsyncs it, renames it over `path`

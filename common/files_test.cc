@@ -4,8 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -15,24 +15,18 @@ namespace berth::common {
 namespace {
 
 using ::berth::testing::IsOk;
+using ::berth::testing::ReadFileOrEmpty;
 using ::berth::testing::StatusIs;
 using ::berth::testing::TempDir;
 using ::testing::HasSubstr;
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 TEST(WriteFileAtomicallyTest, WritesReplacesAndLeavesNoTemporaryFile) {
   TempDir dir;
   const std::string path = dir.File("tty");
   ASSERT_THAT(WriteFileAtomically(path, "11"), IsOk());
-  EXPECT_EQ(Read(path), "11");
+  EXPECT_EQ(ReadFileOrEmpty(path), "11");
   ASSERT_THAT(WriteFileAtomically(path, "12", 0600), IsOk());
-  EXPECT_EQ(Read(path), "12");
+  EXPECT_EQ(ReadFileOrEmpty(path), "12");
   struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -59,6 +53,17 @@ TEST(WriteFileAtomicallyTest, AMissingDirectoryIsUnavailableAndNamed) {
   TempDir dir;
   EXPECT_THAT(WriteFileAtomically(dir.File("missing/a"), "x"),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("missing")));
+}
+
+TEST(ReadFileTest, ReadsEveryByteAndNamesAMissingFile) {
+  TempDir dir;
+  const std::string bytes("a\0b\n", 4);
+  ASSERT_THAT(WriteFileAtomically(dir.File("f"), bytes), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::string read, ReadFile(dir.File("f")));
+  EXPECT_EQ(read, bytes);
+  EXPECT_THAT(ReadFile(dir.File("missing")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing")));
+  EXPECT_EQ(ReadFileOrEmpty(dir.File("missing")), "");
 }
 
 TEST(CreateParentDirectoriesTest, CreatesEveryMissingParent) {

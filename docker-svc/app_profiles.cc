@@ -1,14 +1,13 @@
 #include "docker-svc/app_profiles.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -285,14 +284,12 @@ absl::StatusOr<AppCatalog> LoadAppProfiles(const std::string& dir) {
   AppCatalog catalog;
   std::vector<std::string> problems;
   for (const std::filesystem::path& path : files) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      problems.push_back(absl::StrCat(path.string(), ": cannot be read"));
+    absl::StatusOr<std::string> text = common::ReadFile(path.string());
+    if (!text.ok()) {
+      problems.push_back(std::string(text.status().message()));
       continue;
     }
-    absl::StatusOr<box::v1::AppProfile> profile = ParseAppProfile(path.string(), text.str());
+    absl::StatusOr<box::v1::AppProfile> profile = ParseAppProfile(path.string(), *text);
     if (!profile.ok()) {
       problems.push_back(std::string(profile.status().message()));
       continue;

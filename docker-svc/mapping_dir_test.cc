@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
+#include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -16,16 +16,10 @@ namespace berth::docker {
 namespace {
 
 using ::berth::testing::IsOk;
+using ::berth::testing::ReadFileOrEmpty;
 using ::berth::testing::StatusIs;
 using ::berth::testing::TempDir;
 using ::testing::HasSubstr;
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::set<std::string> Names(const std::string& dir) {
   std::set<std::string> names;
@@ -58,13 +52,13 @@ TEST(MappingDirTest, StartupParamsAreTheWhistFilesWithParamsReadyLast) {
             (std::set<std::string>{"tty", "gpu_index", "hostPort_for_my_32261_tcp",
                                    "hostPort_for_my_32263_udp", "timeout", "session_id",
                                    ".paramsReady"}));
-  EXPECT_EQ(Read(dir.path() + "/tty"), "11");
-  EXPECT_EQ(Read(dir.path() + "/gpu_index"), "0");
-  EXPECT_EQ(Read(dir.path() + "/hostPort_for_my_32261_tcp"), "20001");
-  EXPECT_EQ(Read(dir.path() + "/hostPort_for_my_32263_udp"), "20002");
-  EXPECT_EQ(Read(dir.path() + "/timeout"), "30");
-  EXPECT_EQ(Read(dir.path() + "/session_id"), "session-7");
-  EXPECT_EQ(Read(dir.path() + "/.paramsReady"), ".paramsReady");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/tty"), "11");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/gpu_index"), "0");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/hostPort_for_my_32261_tcp"), "20001");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/hostPort_for_my_32263_udp"), "20002");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/timeout"), "30");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/session_id"), "session-7");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/.paramsReady"), ".paramsReady");
   // .paramsReady is the newest file: written after every other one.
   const auto ready_time = std::filesystem::last_write_time(dir.path() + "/.paramsReady");
   for (const std::string& name : Names(dir.path())) {
@@ -83,14 +77,14 @@ TEST(MappingDirTest, NoTtyMeansNoTtyFileAndAGpuIsNamed) {
   ASSERT_THAT(dir.WriteStartupParams(params), IsOk());
   EXPECT_FALSE(dir.Has("tty"));
   EXPECT_FALSE(dir.Has("session_id"));
-  EXPECT_EQ(Read(dir.path() + "/gpu_index"), "2");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/gpu_index"), "2");
 }
 
 TEST(MappingDirTest, ConfigMarkersAndRemoval) {
   TempDir boxes;
   ASSERT_OK_AND_ASSIGN(MappingDir dir, MappingDir::Create(boxes.path(), "box-1"));
   ASSERT_THAT(dir.WriteConfig(R"({"dark_mode":true})"), IsOk());
-  EXPECT_EQ(Read(dir.path() + "/config.json"), R"({"dark_mode":true})");
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/config.json"), R"({"dark_mode":true})");
   EXPECT_FALSE(dir.Has("done_sleeping_until_X_clients"));
   std::ofstream(dir.path() + "/done_sleeping_until_X_clients") << "";
   EXPECT_TRUE(dir.Has("done_sleeping_until_X_clients"));

@@ -1,8 +1,6 @@
 #include "tests/allocator_test_client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -152,13 +150,6 @@ std::optional<uint16_t> FindFreePortRange(int count, uint16_t from, uint16_t to)
     if (free) return static_cast<uint16_t>(begin);
   }
   return std::nullopt;
-}
-
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
 }
 
 }  // namespace berth::testing

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "berth/allocator/v1/allocator.grpc.pb.h"
+#include "common/testing/read_file.h"
 #include "tests/testing/daemon_process.h"
 
 namespace berth::testing {
@@ -82,8 +83,6 @@ bool HostPortIsFree(allocator::v1::Protocol protocol, uint16_t port);
 // and UDP on this host; nullopt when there is none.
 std::optional<uint16_t> FindFreePortRange(int count, uint16_t from, uint16_t to);
 
-// The daemon's log, for failure messages (empty when there is none).
-std::string ReadFileOrEmpty(const std::string& path);
 
 }  // namespace berth::testing
 
