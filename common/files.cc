@@ -14,6 +14,10 @@
 
 namespace berth::common {
 
+std::string ErrnoMessage(absl::string_view context, int error_number) {
+  return absl::StrCat(context, ": ", std::strerror(error_number));
+}
+
 absl::Status CreateParentDirectories(const std::string& path, absl::string_view what) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (parent.empty()) return absl::OkStatus();
@@ -29,7 +33,7 @@ absl::Status CreateParentDirectories(const std::string& path, absl::string_view 
 namespace {
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  return absl::UnavailableError(ErrnoMessage(absl::StrCat(what, " ", path), errno));
 }
 
 // Writes all of `contents` to `fd`.

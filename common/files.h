@@ -9,6 +9,9 @@
 
 namespace berth::common {
 
+// A short message for errno `error_number`, prefixed by `context`: "context: strerror".
+std::string ErrnoMessage(absl::string_view context, int error_number);
+
 // Creates the directory holding `path` and any missing parents (mode 0755 as umask allows).
 // FAILED_PRECONDITION names `what` ("socket directory", "state directory") and the reason.
 absl::Status CreateParentDirectories(const std::string& path, absl::string_view what);

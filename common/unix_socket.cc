@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,10 +30,6 @@ bool SomeoneAnswers(const std::string& path) {
 }
 
 }  // namespace
-
-std::string ErrnoMessage(absl::string_view context, int error_number) {
-  return absl::StrCat(context, ": ", std::strerror(error_number));
-}
 
 absl::StatusOr<std::string> UnixSocketPath(absl::string_view address) {
   absl::string_view path = address;

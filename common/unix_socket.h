@@ -41,9 +41,6 @@ class UnixSocketClaim {
   int lock_fd_ = -1;
 };
 
-// A short message for errno `error_number`, prefixed by `context`: "context: strerror".
-std::string ErrnoMessage(absl::string_view context, int error_number);
-
 }  // namespace berth::common
 
 #endif  // BERTH_COMMON_UNIX_SOCKET_H_

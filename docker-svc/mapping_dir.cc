@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -36,7 +35,7 @@ absl::StatusOr<MappingDir> MappingDir::Create(const std::string& boxes_dir,
   }
   if (chmod(path.c_str(), 0777) != 0) {
     return absl::UnavailableError(
-        absl::StrCat("chmod mapping directory ", path, ": ", std::strerror(errno)));
+        common::ErrnoMessage(absl::StrCat("chmod mapping directory ", path), errno));
   }
   return MappingDir(path);
 }

@@ -16,13 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/files.h"
 
 namespace berth::docker::testing {
 namespace {
-
-std::string ErrnoMessage(absl::string_view what) {
-  return absl::StrCat(what, ": ", strerror(errno));
-}
 
 const char* Reason(int status) {
   switch (status) {
@@ -84,17 +81,17 @@ absl::StatusOr<std::unique_ptr<FakeDockerHttpServer>> FakeDockerHttpServer::Star
   }
   memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(ErrnoMessage("socket"));
+  if (fd < 0) return absl::InternalError(common::ErrnoMessage("socket", errno));
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       listen(fd, 16) != 0) {
-    std::string message = ErrnoMessage(absl::StrCat("bind/listen ", socket_path));
+    std::string message = common::ErrnoMessage(absl::StrCat("bind/listen ", socket_path), errno);
     close(fd);
     return absl::InternalError(message);
   }
   int stop[2];
   if (pipe2(stop, O_CLOEXEC) != 0) {
     close(fd);
-    return absl::InternalError(ErrnoMessage("pipe2"));
+    return absl::InternalError(common::ErrnoMessage("pipe2", errno));
   }
   std::unique_ptr<FakeDockerHttpServer> server(
       new FakeDockerHttpServer(socket_path, fd, stop[0], stop[1]));
