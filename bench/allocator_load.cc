@@ -20,11 +20,9 @@
 // Calls use gRPC's callback API (stub->async()), so the number of callers is not bounded by
 // client threads. Every loop stops by itself at the end of its window; every call carries a
 // deadline.
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,6 +60,7 @@
 #include "berth/allocator/v1/allocator.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/notify_socket.h"
 
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "measured window of each load run");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500),
@@ -97,6 +96,7 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 using Clock = std::chrono::steady_clock;
+using berth::testing::NotifySocket;
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 
@@ -732,62 +732,6 @@ void PrintMedianTable(const std::vector<Measurement>& all) {
 // ---------------------------------------------------------------------------------------------
 // The daemon and its readiness notification.
 
-// The AF_UNIX datagram socket the daemon's sd_notify() writes to (NOTIFY_SOCKET=<path>).
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& path) : path_(path) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd_ < 0) Die(absl::StrCat("notify socket: ", std::strerror(errno)));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(addr.sun_path)) Die("notify socket path too long");
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    unlink(path.c_str());
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      Die(absl::StrCat("bind ", path, ": ", std::strerror(errno)));
-    }
-  }
-  ~NotifySocket() {
-    close(fd_);
-    unlink(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
-  // Discards datagrams already received (e.g. STOPPING=1 of the previous instance).
-  void Drain() {
-    char buffer[4096];
-    while (recv(fd_, buffer, sizeof(buffer), 0) >= 0) {
-    }
-  }
-
-  // Waits for a datagram holding `what` (a line of it); false after `timeout` or when `alive`
-  // says the sender is gone.
-  bool WaitFor(const std::string& what, Clock::duration timeout,
-               const std::function<bool()>& alive) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    char buffer[4096];
-    while (Clock::now() < deadline) {
-      pollfd pfd{fd_, POLLIN, 0};
-      int ready = poll(&pfd, 1, 50);
-      if (ready > 0) {
-        ssize_t n = recv(fd_, buffer, sizeof(buffer) - 1, 0);
-        if (n <= 0) continue;
-        buffer[n] = '\0';
-        for (absl::string_view line : absl::StrSplit(buffer, '\n')) {
-          if (line == what) return true;
-        }
-      } else if (!alive()) {
-        return false;
-      }
-    }
-    return false;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
 // True while `pid` exists and is not a zombie.
 bool ProcessAlive(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
@@ -845,20 +789,25 @@ class Daemon {
 
   // Starts the daemon and waits for READY=1; returns the time from fork to READY=1.
   Clock::duration Start() {
-    notify_->Drain();
-    const Clock::time_point start = Clock::now();
+    notify_->SkipReceived();
+    const absl::Time start = absl::Now();
     absl::StatusOr<std::unique_ptr<berth::testing::DaemonProcess>> process =
         berth::testing::DaemonProcess::Start(options_);
     if (!process.ok()) Die(process.status().ToString());
     process_ = std::move(*process);
     g_daemon_pid = process_->pid();
     const pid_t pid = process_->pid();
-    if (!notify_->WaitFor("READY=1", std::chrono::seconds(30),
-                          [pid] { return ProcessAlive(pid); })) {
+    // Waits in slices so that a daemon that died is noticed at once.
+    const absl::Time deadline = start + absl::Seconds(30);
+    std::optional<absl::Time> ready_at;
+    while (!ready_at && absl::Now() < deadline && ProcessAlive(pid)) {
+      ready_at = notify_->WaitFor("READY=1", std::min(deadline, absl::Now() + absl::Milliseconds(50)));
+    }
+    if (!ready_at) {
       Die(absl::StrCat("allocator-svc sent no READY=1 within 30 s (", options_.binary,
                        "); its log:\n", Tail(log_, 30)));
     }
-    const Clock::duration ready = Clock::now() - start;
+    const Clock::duration ready = absl::ToChronoNanoseconds(*ready_at - start);
     if (!absl::GetFlag(FLAGS_pid_file).empty()) {
       std::ofstream(absl::GetFlag(FLAGS_pid_file)) << pid << "\n";
     }
@@ -1075,6 +1024,7 @@ int main(int argc, char** argv) {
   }
 
   NotifySocket notify(dir.File("notify.sock"));
+  if (!notify.ok()) Die(absl::StrCat("cannot bind the notify socket ", notify.path()));
   Output out(absl::GetFlag(FLAGS_json_out));
   int exit_code = 0;
   {

@@ -1,7 +1,6 @@
 // allocator-svc's life as systemd and operators see it: READY=1 only when calls work,
 // watchdog pings, STOPPING=1 and a clean exit on SIGTERM, one instance per socket and per
 // state file, stale sockets replaced, untrusted state files refused and left untouched.
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -16,7 +15,6 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -33,98 +31,13 @@
 #include "gtest/gtest.h"
 #include "tests/allocator_test_client.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/notify_socket.h"
 
 namespace berth::testing {
 namespace {
 
 namespace v1 = ::berth::allocator::v1;
 using ::testing::HasSubstr;
-
-// A datagram socket standing in for systemd's notification socket. Like systemd, it reads
-// every datagram as it comes (a reader that stops would block the daemon's sd_notify once the
-// socket's queue is full), on a thread of its own, and keeps the lines in arrival order.
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& path) : path_(path) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    if (fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      close(fd_);
-      fd_ = -1;
-    }
-    if (fd_ >= 0) reader_ = std::thread([this] { Read(); });
-  }
-  ~NotifySocket() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    if (reader_.joinable()) reader_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  NotifySocket(const NotifySocket&) = delete;
-  NotifySocket& operator=(const NotifySocket&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  const std::string& path() const { return path_; }
-
-  // Waits for the next line equal to `line` after those consumed by earlier calls, and
-  // returns when it arrived; nullopt when it does not arrive before `deadline`.
-  std::optional<absl::Time> WaitFor(const std::string& line, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
-    while (true) {
-      for (; next_ < lines_.size(); ++next_) {
-        if (lines_[next_].text == line) return lines_[next_++].at;
-      }
-      auto more = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return lines_.size() > next_; };
-      if (!mu_.AwaitWithDeadline(absl::Condition(&more), deadline)) return std::nullopt;
-    }
-  }
-
-  // Every line received so far, for failure messages.
-  std::vector<std::string> Lines() const {
-    absl::MutexLock lock(&mu_);
-    std::vector<std::string> texts;
-    for (const Line& line : lines_) texts.push_back(line.text);
-    return texts;
-  }
-
- private:
-  struct Line {
-    std::string text;
-    absl::Time at;
-  };
-
-  void Read() {
-    while (true) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (stopping_) return;
-      }
-      pollfd poll_fd{fd_, POLLIN, 0};
-      if (poll(&poll_fd, 1, 20) <= 0) continue;
-      char buffer[4096];
-      ssize_t size = recv(fd_, buffer, sizeof(buffer), 0);
-      if (size < 0) continue;
-      const absl::Time at = absl::Now();
-      absl::MutexLock lock(&mu_);
-      for (absl::string_view part : absl::StrSplit(absl::string_view(buffer, size), '\n',
-                                                   absl::SkipEmpty())) {
-        lines_.push_back({std::string(part), at});
-      }
-    }
-  }
-
-  const std::string path_;
-  int fd_ = -1;
-  mutable absl::Mutex mu_;
-  std::vector<Line> lines_ ABSL_GUARDED_BY(mu_);
-  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread reader_;
-};
 
 AllocatorFlags FlagsIn(const TempDir& dir, const std::string& name) {
   return AllocatorFlagsIn(dir, name, {"--tty_range=10-20", "--port_range=20000-20100"});
