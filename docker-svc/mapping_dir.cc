@@ -52,6 +52,7 @@ absl::Status MappingDir::WriteStartupParams(const StartupParams& params) const {
   }
   RETURN_IF_ERROR(Write("timeout", absl::StrCat(params.timeout_seconds)));
   if (params.session_id) RETURN_IF_ERROR(WriteSessionId(*params.session_id));
+  if (params.dpi > 0) RETURN_IF_ERROR(Write("DPI", absl::StrCat(params.dpi)));
   return Write(".paramsReady", ".paramsReady");
 }
 
@@ -65,6 +66,12 @@ absl::Status MappingDir::WriteConfig(absl::string_view json) const {
 
 bool MappingDir::Has(absl::string_view name) const {
   return access(absl::StrCat(path_, "/", name).c_str(), F_OK) == 0;
+}
+
+absl::Status MappingDir::RemoveFor(const std::string& boxes_dir, absl::string_view box_id) {
+  // Never let an id climb out of `boxes_dir`.
+  RETURN_IF_ERROR(common::ValidateBoxId(box_id));
+  return MappingDir(PathOf(boxes_dir, box_id)).Remove();
 }
 
 absl::Status MappingDir::Remove() const {

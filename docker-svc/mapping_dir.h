@@ -23,6 +23,8 @@ struct StartupParams {
   int32_t timeout_seconds = 30;
   // The `session_id` file, when the box already has a user.
   std::optional<std::string> session_id;
+  // The `DPI` file (Whist's name) when positive.
+  uint32_t dpi = 0;
 };
 
 // The resource-mapping directory of one box: `<boxes_dir>/<box_id>/` on the host, bind-mounted
@@ -39,7 +41,7 @@ class MappingDir {
 
   const std::string& path() const { return path_; }
 
-  // Writes tty, gpu_index, hostPort_for_my_*, timeout and session_id (when given), then
+  // Writes tty, gpu_index, hostPort_for_my_*, timeout, session_id and DPI (when given), then
   // `.paramsReady` last, so a box that sees `.paramsReady` finds every other file complete.
   absl::Status WriteStartupParams(const StartupParams& params) const;
   absl::Status WriteSessionId(absl::string_view session_id) const;
@@ -51,6 +53,8 @@ class MappingDir {
 
   // Removes the directory and everything in it; OK when it is gone already.
   absl::Status Remove() const;
+  // The same for the directory of `box_id` in `boxes_dir`, without a MappingDir.
+  static absl::Status RemoveFor(const std::string& boxes_dir, absl::string_view box_id);
 
  private:
   explicit MappingDir(std::string path) : path_(std::move(path)) {}

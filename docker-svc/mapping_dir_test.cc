@@ -47,11 +47,13 @@ TEST(MappingDirTest, StartupParamsAreTheWhistFilesWithParamsReadyLast) {
   params.ports = {Binding(32261, allocator::v1::PROTOCOL_TCP, 20001),
                   Binding(32263, allocator::v1::PROTOCOL_UDP, 20002)};
   params.session_id = "session-7";
+  params.dpi = 192;
   ASSERT_THAT(dir.WriteStartupParams(params), IsOk());
   EXPECT_EQ(Names(dir.path()),
             (std::set<std::string>{"tty", "gpu_index", "hostPort_for_my_32261_tcp",
-                                   "hostPort_for_my_32263_udp", "timeout", "session_id",
+                                   "hostPort_for_my_32263_udp", "timeout", "session_id", "DPI",
                                    ".paramsReady"}));
+  EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/DPI"), "192");
   EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/tty"), "11");
   EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/gpu_index"), "0");
   EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/hostPort_for_my_32261_tcp"), "20001");
@@ -77,6 +79,7 @@ TEST(MappingDirTest, NoTtyMeansNoTtyFileAndAGpuIsNamed) {
   ASSERT_THAT(dir.WriteStartupParams(params), IsOk());
   EXPECT_FALSE(dir.Has("tty"));
   EXPECT_FALSE(dir.Has("session_id"));
+  EXPECT_FALSE(dir.Has("DPI"));
   EXPECT_EQ(ReadFileOrEmpty(dir.path() + "/gpu_index"), "2");
 }
 

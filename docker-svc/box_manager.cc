@@ -1,0 +1,686 @@
+#include "docker-svc/box_manager.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/box_id.h"
+#include "common/status_macros.h"
+#include "docker-svc/box_spec.h"
+#include "docker-svc/mapping_dir.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::docker {
+namespace {
+
+using box::v1::Box;
+using box::v1::BoxEvent;
+using box::v1::BoxState;
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToTimestamp(absl::Time time) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
+}
+
+absl::Duration FromDuration(const google::protobuf::Duration& duration) {
+  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+}
+
+// The state a box has once it is ready: RUNNING when its client config was delivered
+// (CONNECTING) or its create asked to wait for it; otherwise it keeps its state (a WAITING or
+// ALLOCATED box may be ready before its client connects) and only ready_at tells.
+BoxState ReadyState(const internal::BoxRecord& record) {
+  return record.request().wait_for_ready() ||
+                 record.box().state() == box::v1::BOX_STATE_CONNECTING
+             ? box::v1::BOX_STATE_RUNNING
+             : record.box().state();
+}
+
+// "create box <id>: <step>: <cause>", keeping the cause's code.
+absl::Status StepError(const std::string& box_id, absl::string_view step,
+                       const absl::Status& cause) {
+  return absl::Status(cause.code(),
+                      absl::StrCat("create box ", box_id, ": ", step, ": ", cause.message()));
+}
+
+bool Matches(const Box& box, const box::v1::ListRequest& filter) {
+  return (filter.state() == box::v1::BOX_STATE_UNSPECIFIED || box.state() == filter.state()) &&
+         (filter.app().empty() || box.app() == filter.app()) &&
+         (filter.user_id().empty() || box.user_id() == filter.user_id());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BoxManager>> BoxManager::Create(const BoxManagerOptions& options,
+                                                               const AppCatalog* catalog,
+                                                               DockerClient* docker,
+                                                               LeaseClient* leases,
+                                                               const common::Clock* clock) {
+  if (options.boxes_dir.empty() || options.boxes_dir[0] != '/') {
+    return absl::InvalidArgumentError("the boxes directory must be an absolute path");
+  }
+  ASSIGN_OR_RETURN(BoxStore store, BoxStore::Open(options.boxes_dir));
+  return std::unique_ptr<BoxManager>(
+      new BoxManager(options, catalog, docker, leases, clock, std::move(store)));
+}
+
+BoxManager::BoxManager(const BoxManagerOptions& options, const AppCatalog* catalog,
+                       DockerClient* docker, LeaseClient* leases, const common::Clock* clock,
+                       BoxStore store)
+    : options_(options),
+      catalog_(catalog),
+      docker_(docker),
+      leases_(leases),
+      clock_(clock),
+      store_(std::move(store)) {}
+
+BoxManager::~BoxManager() { Shutdown(); }
+
+void BoxManager::Start() {
+  last_tick_unix_nanos_ = absl::ToUnixNanos(clock_->Now());
+  teardowns_ = std::make_unique<WorkerPool>(options_.teardown_threads);
+  EventFilters filters = {{"type", {"container"}},
+                          {"label", {kBoxIdLabel}},
+                          {"event", {"die", "oom", "destroy"}}};
+  event_feed_ = std::make_unique<DockerEventFeed>(
+      docker_, std::move(filters), events_since_,
+      DockerEventFeed::Callbacks{[this](const Event& event) { OnDockerEvent(event); },
+                                 [this] {
+                                   absl::MutexLock lock(&mu_);
+                                   resync_requested_ = true;
+                                 }});
+  event_feed_->Start();
+  readiness_thread_ = std::thread([this] { ReadinessLoop(); });
+  tick_thread_ = std::thread([this] { TickLoop(); });
+}
+
+void BoxManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  event_feed_.reset();
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+  if (tick_thread_.joinable()) tick_thread_.join();
+  teardowns_.reset();  // finishes teardowns under way
+}
+
+std::string BoxManager::MappingPath(const std::string& box_id) const {
+  return MappingDir::PathOf(options_.boxes_dir, box_id);
+}
+
+void BoxManager::Publish(BoxEvent::Kind kind, const Box& box, const BoxEvent* end) {
+  BoxEvent event;
+  if (end != nullptr) event = *end;
+  event.set_kind(kind);
+  *event.mutable_box() = box;
+  *event.mutable_time() = ToTimestamp(clock_->Now());
+  hub_.Publish(event);
+}
+
+// ---- Create ----------------------------------------------------------------------------------
+
+absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
+    const box::v1::CreateRequest& given) {
+  const box::v1::AppProfile* profile = catalog_->Find(given.app());
+  RETURN_IF_ERROR(
+      ValidateCreateRequest(given, profile, absl::StrJoin(catalog_->names(), ", ")));
+  box::v1::CreateRequest request = given;
+  if (request.box_id().empty()) request.set_box_id(NewBoxId());
+  const std::string box_id = request.box_id();
+
+  auto entry = std::make_shared<Entry>();
+  box::v1::CreateResponse response;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
+    while (true) {
+      auto it = boxes_.find(box_id);
+      if (it == boxes_.end()) break;
+      std::shared_ptr<Entry> existing = it->second;
+      if (existing->phase == Phase::kCreating) {
+        // The same id is being created right now: answer as that create ends.
+        auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          auto now = boxes_.find(box_id);
+          return now == boxes_.end() || now->second != existing ||
+                 existing->phase != Phase::kCreating;
+        };
+        mu_.Await(absl::Condition(&settled));
+        continue;
+      }
+      if (!SameBoxRequest(existing->record.request(), request)) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "box ", box_id, " exists already for another request (app \"",
+            existing->record.box().app(), "\", user \"", existing->record.box().user_id(),
+            "\")"));
+      }
+      *response.mutable_box() = existing->record.box();
+      response.set_created(false);
+      break;
+    }
+    if (!response.has_box()) {
+      entry->profile = profile;
+      internal::BoxRecord& record = entry->record;
+      *record.mutable_request() = request;
+      Box& box = *record.mutable_box();
+      box.set_box_id(box_id);
+      box.set_app(request.app());
+      box.set_user_id(request.user_id());
+      box.set_session_id(request.session_id());
+      box.set_dpi(request.dpi());
+      box.set_tty(-1);
+      box.set_gpu_index(-1);
+      *box.mutable_created_at() = ToTimestamp(clock_->Now());
+      *box.mutable_ttl() = request.ttl();
+      if (!profile->aes_key_env().empty()) record.set_aes_key(NewAesKey());
+      boxes_[box_id] = entry;
+      pending_releases_.erase(box_id);  // an old release must not free the new lease
+    }
+  }
+
+  if (response.has_box()) {
+    if (request.wait_for_ready() && !response.box().has_ready_at()) {
+      RETURN_IF_ERROR(WaitUntilReady(box_id, *profile, response.mutable_box()));
+    }
+    return response;
+  }
+
+  internal::BoxRecord record;
+  {
+    absl::MutexLock lock(&mu_);
+    record = entry->record;
+  }
+  CreateProgress progress;
+  absl::Status created;
+  {
+    absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
+    created = RunCreateSteps(*profile, entry, record, progress);
+    if (!created.ok()) UndoCreate(box_id, progress);
+    absl::MutexLock lock(&mu_);
+    if (!created.ok()) {
+      boxes_.erase(box_id);
+    } else {
+      entry->record = record;
+      entry->phase = Phase::kLive;
+      Publish(BoxEvent::KIND_CHANGED, record.box());
+      if (!entry->pending_end.empty()) {
+        // It ended while being made (its process exited at once, say).
+        ScheduleTeardown(box_id, entry->pending_end, std::nullopt);
+      }
+    }
+  }
+  if (!created.ok()) {
+    spdlog::warn("[box {}] {}", box_id, std::string(created.message()));
+    return created;
+  }
+  spdlog::info("[box {}] created: app {}, container {}, state {}", box_id, request.app(),
+               record.box().container_id().substr(0, 12),
+               box::v1::BoxState_Name(record.box().state()));
+  *response.mutable_box() = record.box();
+  response.set_created(true);
+  if (request.wait_for_ready() && !response.box().has_ready_at()) {
+    RETURN_IF_ERROR(WaitUntilReady(box_id, *profile, response.mutable_box()));
+  }
+  return response;
+}
+
+absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
+                                        const std::shared_ptr<Entry>& entry,
+                                        internal::BoxRecord& record, CreateProgress& progress) {
+  Box& box = *record.mutable_box();
+  const std::string box_id = box.box_id();
+
+  // Intent first: a crash from here on leaves a record that the restart undoes.
+  if (absl::Status put = store_.Put(record); !put.ok()) {
+    return StepError(box_id, "record the box", put);
+  }
+  progress.recorded = true;
+
+  progress.reserve_attempted = true;
+  absl::StatusOr<allocator::v1::Lease> lease = leases_->Reserve(ReserveRequestFor(profile, box_id));
+  if (!lease.ok()) return StepError(box_id, "reserve host resources", lease.status());
+  box.set_tty(lease->tty());
+  box.set_gpu_index(lease->gpu_index());
+  *box.mutable_ports() = lease->ports();
+
+  progress.directory_made = true;
+  absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
+  if (!dir.ok()) return StepError(box_id, "write the mapping files", dir.status());
+  StartupParams params;
+  params.tty = box.tty();
+  params.gpu_index = box.gpu_index();
+  params.ports.assign(box.ports().begin(), box.ports().end());
+  if (!box.session_id().empty()) params.session_id = box.session_id();
+  params.dpi = box.dpi();
+  if (absl::Status written = dir->WriteStartupParams(params); !written.ok()) {
+    return StepError(box_id, "write the mapping files", written);
+  }
+
+  const ContainerSpec spec = ContainerSpecFor(profile, record, dir->path());
+  absl::StatusOr<std::string> container_id = docker_->CreateContainer(spec);
+  if (!container_id.ok()) {
+    absl::Status cause = container_id.status();
+    if (cause.code() == absl::StatusCode::kNotFound) {
+      cause = absl::FailedPreconditionError(absl::StrCat(
+          "image ", profile.image(), " is not on this host (Berth never pulls): ",
+          cause.message()));
+    }
+    return StepError(box_id, "docker create", cause);
+  }
+  progress.container_id = *container_id;
+  box.set_container_id(*container_id);
+  {
+    absl::MutexLock lock(&mu_);
+    entry->record.mutable_box()->set_container_id(*container_id);
+  }
+
+  if (absl::StatusOr<allocator::v1::Lease> bound = leases_->Bind(box_id, *container_id);
+      !bound.ok()) {
+    return StepError(box_id, "bind the lease", bound.status());
+  }
+  if (absl::Status started = docker_->StartContainer(*container_id); !started.ok()) {
+    return StepError(box_id, "docker start", started);
+  }
+
+  const absl::Time now = clock_->Now();
+  *box.mutable_started_at() = ToTimestamp(now);
+  box.set_state(box.user_id().empty() ? box::v1::BOX_STATE_WAITING
+                                      : box::v1::BOX_STATE_ALLOCATED);
+  if (profile.readiness_marker().empty()) {
+    *box.mutable_ready_at() = ToTimestamp(now);
+    box.set_state(ReadyState(record));
+  }
+  if (absl::Status put = store_.Put(record); !put.ok()) {
+    return StepError(box_id, "record the box", put);
+  }
+  return absl::OkStatus();
+}
+
+void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& progress) {
+  if (!progress.container_id.empty()) {
+    absl::Status removed = docker_->RemoveContainer(progress.container_id, /*force=*/true,
+                                                    /*remove_volumes=*/true);
+    if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
+      // The resync removes it later: it carries Berth's labels but no box.
+      spdlog::error("[box {}] undo: {}", box_id, removed.ToString());
+    }
+  }
+  if (progress.directory_made) {
+    if (absl::Status removed = MappingDir::RemoveFor(options_.boxes_dir, box_id); !removed.ok()) {
+      spdlog::error("[box {}] undo: {}", box_id, removed.ToString());
+    }
+  }
+  // A Reserve that failed may still have been granted (its answer lost): release either way.
+  if (progress.reserve_attempted) ReleaseLease(box_id);
+  if (progress.recorded) {
+    if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
+      spdlog::error("[box {}] undo: {}", box_id, deleted.ToString());
+    }
+  }
+}
+
+absl::Status BoxManager::WaitUntilReady(const std::string& box_id,
+                                        const box::v1::AppProfile& profile, Box* box) {
+  const absl::Duration timeout = absl::Seconds(profile.readiness_timeout_seconds());
+  bool ended = false;
+  bool ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end()) {
+      ended = true;
+    } else {
+      std::shared_ptr<Entry> entry = it->second;
+      auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return entry->phase != Phase::kLive || entry->record.box().has_ready_at();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
+      ready = entry->phase == Phase::kLive && entry->record.box().has_ready_at();
+      ended = entry->phase != Phase::kLive;
+      *box = entry->record.box();
+    }
+  }
+  if (ready) return absl::OkStatus();
+  if (ended) {
+    return absl::AbortedError(absl::StrCat("create box ", box_id,
+                                           ": the box ended before it was ready (",
+                                           box->reason().empty() ? "gone" : box->reason(), ")"));
+  }
+  Teardown(box_id, "not ready", absl::Seconds(profile.stop_grace_seconds()),
+           /*wait_for_create=*/true)
+      .IgnoreError();
+  return absl::DeadlineExceededError(absl::StrCat(
+      "create box ", box_id, ": wait for readiness: the box did not write ",
+      profile.readiness_marker(), " within ", absl::FormatDuration(timeout), "; it was stopped"));
+}
+
+// ---- Reads -----------------------------------------------------------------------------------
+
+absl::StatusOr<Box> BoxManager::GetBox(const std::string& box_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = boxes_.find(box_id);
+  if (it == boxes_.end() || it->second->phase == Phase::kCreating) {
+    return absl::NotFoundError(absl::StrCat("no box ", box_id));
+  }
+  return it->second->record.box();
+}
+
+std::vector<Box> BoxManager::ListBoxes(const box::v1::ListRequest& request) const {
+  std::vector<Box> boxes;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [box_id, entry] : boxes_) {
+    if (entry->phase == Phase::kCreating) continue;
+    if (Matches(entry->record.box(), request)) boxes.push_back(entry->record.box());
+  }
+  return boxes;
+}
+
+std::shared_ptr<WatchHub::Watcher> BoxManager::Watch() {
+  absl::MutexLock lock(&mu_);
+  std::vector<BoxEvent> snapshot;
+  const google::protobuf::Timestamp now = ToTimestamp(clock_->Now());
+  for (const auto& [box_id, entry] : boxes_) {
+    if (entry->phase == Phase::kCreating) continue;
+    BoxEvent& event = snapshot.emplace_back();
+    event.set_kind(BoxEvent::KIND_SNAPSHOT);
+    *event.mutable_box() = entry->record.box();
+    *event.mutable_time() = now;
+  }
+  BoxEvent& done = snapshot.emplace_back();
+  done.set_kind(BoxEvent::KIND_SNAPSHOT_DONE);
+  *done.mutable_time() = now;
+  // Under mu_, like every Publish(): nothing falls between the snapshot and the stream.
+  return hub_.Subscribe(std::move(snapshot));
+}
+
+void BoxManager::Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher) {
+  hub_.Unsubscribe(watcher);
+}
+
+// ---- Ends ------------------------------------------------------------------------------------
+
+absl::StatusOr<Box> BoxManager::StopBox(const std::string& box_id, const std::string& reason) {
+  RETURN_IF_ERROR(common::ValidateBoxId(box_id));
+  std::optional<absl::Duration> grace;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end()) return absl::NotFoundError(absl::StrCat("no box ", box_id));
+    grace = absl::Seconds(it->second->profile->stop_grace_seconds());
+  }
+  return Teardown(box_id, reason.empty() ? "stopped" : reason, grace, /*wait_for_create=*/true);
+}
+
+void BoxManager::ScheduleTeardown(const std::string& box_id, const std::string& reason,
+                                  std::optional<absl::Duration> stop_grace) {
+  if (teardowns_ == nullptr) return;
+  teardowns_->Schedule([this, box_id, reason, stop_grace] {
+    Teardown(box_id, reason, stop_grace, /*wait_for_create=*/false).IgnoreError();
+  });
+}
+
+absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::string& reason,
+                                         std::optional<absl::Duration> stop_grace,
+                                         bool wait_for_create) {
+  std::shared_ptr<Entry> entry;
+  Box before;
+  {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      auto it = boxes_.find(box_id);
+      if (it == boxes_.end()) return absl::NotFoundError(absl::StrCat("no box ", box_id));
+      entry = it->second;
+      if (entry->phase == Phase::kCreating) {
+        if (!wait_for_create) {
+          entry->pending_end = reason;
+          return entry->record.box();
+        }
+        auto created = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return entry->phase != Phase::kCreating;
+        };
+        mu_.Await(absl::Condition(&created));
+        continue;
+      }
+      if (entry->phase == Phase::kStopping) {
+        // Another teardown is under way: wait for it to finish.
+        before = entry->record.box();
+        auto gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          auto now = boxes_.find(box_id);
+          return now == boxes_.end() || now->second != entry;
+        };
+        mu_.Await(absl::Condition(&gone));
+        return before;
+      }
+      break;
+    }
+    before = entry->record.box();
+    entry->phase = Phase::kStopping;
+    Box& box = *entry->record.mutable_box();
+    box.set_state(box::v1::BOX_STATE_DYING);
+    box.set_reason(reason);
+    Publish(BoxEvent::KIND_CHANGED, box);
+  }
+  const std::string container_id = before.container_id();
+  spdlog::info("[box {}] ending: {}", box_id, reason);
+
+  if (stop_grace.has_value()) {
+    absl::Status stopped = docker_->StopContainer(container_id, *stop_grace);
+    if (!stopped.ok() && stopped.code() != absl::StatusCode::kNotFound) {
+      spdlog::warn("[box {}] docker stop: {}; removing it by force", box_id, stopped.ToString());
+    }
+  }
+  BoxEvent end;
+  absl::Time started = FromTimestamp(before.started_at());
+  absl::Time finished = clock_->Now();
+  std::string final_reason = reason;
+  if (absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(container_id); info.ok()) {
+    end.set_exit_code(static_cast<int32_t>(info->exit_code));
+    end.set_oom_killed(info->oom_killed);
+    if (info->started_at != absl::InfinitePast()) started = info->started_at;
+    if (info->finished_at != absl::InfinitePast() && !info->running) finished = info->finished_at;
+  } else {
+    absl::MutexLock lock(&mu_);
+    end.set_exit_code(static_cast<int32_t>(entry->exit_code_seen.value_or(-1)));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (entry->oom_seen) end.set_oom_killed(true);
+  }
+  if (end.oom_killed() && (reason == "died" || reason == "removed")) final_reason = "oom";
+  *end.mutable_run_time() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(std::max(finished - started, absl::ZeroDuration())));
+
+  absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
+                                                  /*remove_volumes=*/true);
+  if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
+    spdlog::error("[box {}] docker rm: {}; the resync retries", box_id, removed.ToString());
+  }
+  if (absl::Status gone = MappingDir::RemoveFor(options_.boxes_dir, box_id); !gone.ok()) {
+    spdlog::error("[box {}] {}", box_id, gone.ToString());
+  }
+  if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
+    spdlog::error("[box {}] {}", box_id, deleted.ToString());
+  }
+  {
+    absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
+    ReleaseLease(box_id);
+    absl::MutexLock lock(&mu_);
+    Box& box = *entry->record.mutable_box();
+    box.set_reason(final_reason);
+    boxes_.erase(box_id);
+    Publish(BoxEvent::KIND_GONE, box, &end);
+  }
+  spdlog::info("[box {}] gone: {}, exit code {}{}, ran {}", box_id, final_reason,
+               end.exit_code(), end.oom_killed() ? ", OOM-killed" : "",
+               absl::FormatDuration(absl::Seconds(end.run_time().seconds())));
+  return before;
+}
+
+void BoxManager::ReleaseLease(const std::string& box_id) {
+  absl::Status released = leases_->Release(box_id);
+  if (released.ok()) return;
+  spdlog::warn("[box {}] {}; retrying", box_id, released.ToString());
+  absl::MutexLock lock(&mu_);
+  pending_releases_.insert(box_id);
+}
+
+// ---- Background ------------------------------------------------------------------------------
+
+void BoxManager::OnDockerEvent(const Event& event) {
+  if (event.type != "container") return;
+  std::optional<std::string> box_id = BoxIdOf(event.attributes);
+  if (!box_id.has_value()) return;
+  std::string reason;
+  std::optional<absl::Duration> stop_grace;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(*box_id);
+    if (it == boxes_.end()) return;
+    Entry& entry = *it->second;
+    const std::string& container_id = entry.record.box().container_id();
+    if (!container_id.empty() && event.actor_id != container_id) return;  // an older container
+    if (event.action == "oom") {
+      entry.oom_seen = true;
+      reason = "oom";
+      stop_grace = absl::ZeroDuration();  // a process of the box was killed: end the box
+    } else if (event.action == "die") {
+      int64_t exit_code = 0;
+      auto code = event.attributes.find("exitCode");
+      if (code != event.attributes.end() && absl::SimpleAtoi(code->second, &exit_code)) {
+        entry.exit_code_seen = exit_code;
+      }
+      reason = entry.oom_seen ? "oom" : "died";
+    } else if (event.action == "destroy") {
+      reason = "removed";
+    } else {
+      return;
+    }
+    if (entry.phase == Phase::kStopping) return;
+    if (entry.phase == Phase::kCreating) {
+      // Only once the container exists; an undo's own removal is not the box's end.
+      if (!container_id.empty() && entry.pending_end.empty()) entry.pending_end = reason;
+      return;
+    }
+  }
+  spdlog::info("[box {}] docker event {}", *box_id, event.action);
+  ScheduleTeardown(*box_id, reason, stop_grace);
+}
+
+void BoxManager::ReadinessLoop() {
+  while (true) {
+    std::vector<std::pair<std::string, std::string>> waiting;  // box id, marker path
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.readiness_poll_interval);
+      if (stopping_) return;
+      for (const auto& [box_id, entry] : boxes_) {
+        if (entry->phase != Phase::kLive || entry->record.box().has_ready_at()) continue;
+        waiting.emplace_back(box_id, absl::StrCat(MappingPath(box_id), "/",
+                                                  entry->profile->readiness_marker()));
+      }
+    }
+    for (const auto& [box_id, marker] : waiting) {
+      if (access(marker.c_str(), F_OK) == 0) MarkReady(box_id);
+    }
+  }
+}
+
+void BoxManager::MarkReady(const std::string& box_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = boxes_.find(box_id);
+  if (it == boxes_.end() || it->second->phase != Phase::kLive) return;
+  internal::BoxRecord& record = it->second->record;
+  if (record.box().has_ready_at()) return;
+  *record.mutable_box()->mutable_ready_at() = ToTimestamp(clock_->Now());
+  record.mutable_box()->set_state(ReadyState(record));
+  if (absl::Status put = store_.Put(record); !put.ok()) {
+    spdlog::error("[box {}] {}", box_id, put.ToString());
+  }
+  spdlog::info("[box {}] ready ({})", box_id, box::v1::BoxState_Name(record.box().state()));
+  Publish(BoxEvent::KIND_CHANGED, record.box());
+}
+
+void BoxManager::TickLoop() {
+  absl::Time next_resync = clock_->Now() + options_.resync_interval;
+  while (true) {
+    bool resync = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || resync_requested_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), options_.tick_interval);
+      if (stopping_) return;
+      resync = resync_requested_ || clock_->Now() >= next_resync;
+      resync_requested_ = false;
+    }
+    last_tick_unix_nanos_ = absl::ToUnixNanos(clock_->Now());
+    Tick();
+    if (resync) {
+      Resync();
+      next_resync = clock_->Now() + options_.resync_interval;
+    }
+  }
+}
+
+void BoxManager::Tick() {
+  const absl::Time now = clock_->Now();
+  std::vector<std::string> expired;
+  std::set<std::string> releases;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [box_id, entry] : boxes_) {
+      const Box& box = entry->record.box();
+      const absl::Duration ttl = FromDuration(box.ttl());
+      if (entry->phase != Phase::kLive || entry->ttl_fired || ttl <= absl::ZeroDuration()) {
+        continue;
+      }
+      if (now - FromTimestamp(box.created_at()) >= ttl) {
+        entry->ttl_fired = true;
+        expired.push_back(box_id);
+      }
+    }
+    releases.swap(pending_releases_);
+  }
+  for (const std::string& box_id : expired) {
+    std::optional<absl::Duration> grace;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = boxes_.find(box_id);
+      if (it == boxes_.end()) continue;
+      grace = absl::Seconds(it->second->profile->stop_grace_seconds());
+    }
+    ScheduleTeardown(box_id, "ttl", grace);
+  }
+  for (const std::string& box_id : releases) {
+    absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (boxes_.count(box_id) > 0) continue;  // a new box took the id and its own lease
+    }
+    ReleaseLease(box_id);
+  }
+}
+
+absl::Status BoxManager::Liveness() const {
+  const absl::Time last_tick = absl::FromUnixNanos(last_tick_unix_nanos_.load());
+  const absl::Duration since = clock_->Now() - last_tick;
+  if (since > options_.tick_interval * 10 + options_.resync_interval) {
+    return absl::InternalError(
+        absl::StrCat("the background loop has not run for ", absl::FormatDuration(since)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::docker

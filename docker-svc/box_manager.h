@@ -1,0 +1,188 @@
+#ifndef BERTH_DOCKER_SVC_BOX_MANAGER_H_
+#define BERTH_DOCKER_SVC_BOX_MANAGER_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "berth/box/v1/box.pb.h"
+#include "common/clock.h"
+#include "docker-svc/app_profiles.h"
+#include "docker-svc/box_record.pb.h"
+#include "docker-svc/box_store.h"
+#include "docker-svc/docker_client.h"
+#include "docker-svc/docker_event_feed.h"
+#include "docker-svc/lease_client.h"
+#include "docker-svc/watch_hub.h"
+#include "docker-svc/worker_pool.h"
+
+namespace berth::docker {
+
+struct BoxManagerOptions {
+  // Mapping directories live in <boxes_dir>/<box_id>/, records in <boxes_dir>/.records/.
+  std::string boxes_dir;
+  // How often Docker's containers and the allocator's leases are compared with the boxes.
+  absl::Duration resync_interval = absl::Seconds(30);
+  // How often boxes not yet ready are checked for their readiness marker.
+  absl::Duration readiness_poll_interval = absl::Milliseconds(10);
+  // How often TTLs and failed lease releases are looked at.
+  absl::Duration tick_interval = absl::Seconds(1);
+  // Threads that tear down boxes whose end was noticed by an event, a TTL or a resync.
+  int teardown_threads = 4;
+};
+
+// Every box on the host, from its create to its end: the lease, the mapping directory, the
+// container and the record on disk that lets a restart find it again (design §4, §5).
+//
+// Invariants: a box is listed only once its container runs; a box that ends (Stop, TTL, its
+// process dying, its container removed behind Berth's back) loses its container, directory,
+// record and lease before its final KIND_GONE event; a create that fails undoes every earlier
+// step. Thread-safe; blocking calls (Docker, the allocator) never run under the table's lock.
+class BoxManager {
+ public:
+  static absl::StatusOr<std::unique_ptr<BoxManager>> Create(const BoxManagerOptions& options,
+                                                            const AppCatalog* catalog,
+                                                            DockerClient* docker,
+                                                            LeaseClient* leases,
+                                                            const common::Clock* clock);
+  ~BoxManager();
+  BoxManager(const BoxManager&) = delete;
+  BoxManager& operator=(const BoxManager&) = delete;
+
+  // The startup reconcile of design §5, before serving: adopts every running box container
+  // that has its record (or at least Berth's labels), undoes what crashed creates and boxes
+  // that ended while docker-svc was down left behind, removes orphaned mapping directories and
+  // makes the allocator's leases agree. Waits for Docker and the allocator to answer.
+  absl::Status Recover();
+  // Starts the Docker event stream (from just before Recover() listed the containers), the
+  // readiness watch, TTLs and the periodic resync.
+  void Start();
+  // Stops the background work; the boxes keep running. Idempotent.
+  void Shutdown();
+
+  // Errors: INVALID_ARGUMENT (request), ALREADY_EXISTS (the box id is taken by another
+  // request), FAILED_PRECONDITION (the image is missing), RESOURCE_EXHAUSTED (host full),
+  // UNAVAILABLE/DEADLINE_EXCEEDED (Docker or the allocator unreachable), and for
+  // wait_for_ready DEADLINE_EXCEEDED (not ready in time; the box is stopped) or ABORTED (the
+  // box ended first). Messages name the step that failed.
+  absl::StatusOr<box::v1::CreateResponse> CreateBox(const box::v1::CreateRequest& request);
+  // NOT_FOUND unless the box's container runs.
+  absl::StatusOr<box::v1::Box> GetBox(const std::string& box_id) const;
+  std::vector<box::v1::Box> ListBoxes(const box::v1::ListRequest& request) const;
+  // SIGTERM, the profile's stop grace, SIGKILL, then cleanup; returns once the box is gone,
+  // with the box as it was when the stop began. A box already stopping is waited for.
+  // NOT_FOUND for a box that does not exist.
+  absl::StatusOr<box::v1::Box> StopBox(const std::string& box_id, const std::string& reason);
+
+  // A watcher that first gets a KIND_SNAPSHOT event per box and KIND_SNAPSHOT_DONE, then every
+  // change. Unwatch it when done.
+  std::shared_ptr<WatchHub::Watcher> Watch();
+  void Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher);
+
+  // Compares Docker's containers and the allocator's leases with the boxes and repairs any
+  // drift. Runs every resync_interval and after the event stream reconnects.
+  void Resync();
+
+  // OK while the background work makes progress (for the systemd watchdog).
+  absl::Status Liveness() const;
+
+ private:
+  enum class Phase { kCreating, kLive, kStopping };
+  // One box. Guarded by mu_.
+  struct Entry {
+    internal::BoxRecord record;
+    const box::v1::AppProfile* profile = nullptr;
+    Phase phase = Phase::kCreating;
+    // An end noticed while the box was still being created; acted on once it is.
+    std::string pending_end;
+    bool oom_seen = false;
+    std::optional<int64_t> exit_code_seen;
+    bool ttl_fired = false;
+  };
+  // What a create has done so far, for its undo.
+  struct CreateProgress {
+    bool recorded = false;
+    bool reserve_attempted = false;
+    bool directory_made = false;
+    std::string container_id;
+  };
+
+  BoxManager(const BoxManagerOptions& options, const AppCatalog* catalog, DockerClient* docker,
+             LeaseClient* leases, const common::Clock* clock, BoxStore store);
+
+  absl::Status RunCreateSteps(const box::v1::AppProfile& profile,
+                              const std::shared_ptr<Entry>& entry,
+                              internal::BoxRecord& record, CreateProgress& progress);
+  void UndoCreate(const std::string& box_id, const CreateProgress& progress);
+  absl::Status WaitUntilReady(const std::string& box_id, const box::v1::AppProfile& profile,
+                              box::v1::Box* box);
+
+  // Ends a box: `stop_grace` set stops it first (SIGTERM, grace, SIGKILL); then removes its
+  // container, directory, record and lease and publishes KIND_GONE. Returns the box as it was
+  // before, or waits for and returns the teardown already under way.
+  absl::StatusOr<box::v1::Box> Teardown(const std::string& box_id, const std::string& reason,
+                                        std::optional<absl::Duration> stop_grace,
+                                        bool wait_for_create);
+  void ScheduleTeardown(const std::string& box_id, const std::string& reason,
+                        std::optional<absl::Duration> stop_grace);
+  // Releases a lease, or queues the release for the next tick when the allocator fails.
+  void ReleaseLease(const std::string& box_id);
+
+  void OnDockerEvent(const Event& event);
+  void ReadinessLoop();
+  void TickLoop();
+  void Tick();
+  void MarkReady(const std::string& box_id);
+  absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes a container (forced) and the box's directory and record: what a box that is not
+  // adopted at recovery left behind. Its lease goes with the reconcile that follows.
+  void RemoveLeftovers(const std::string& box_id, const std::string& container_id);
+  std::optional<internal::BoxRecord> RecordFromContainer(const std::string& box_id,
+                                                         const ContainerInfo& info) const;
+  void Adopt(internal::BoxRecord record) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // With mu_ held.
+  void Publish(box::v1::BoxEvent::Kind kind, const box::v1::Box& box,
+               const box::v1::BoxEvent* end = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string MappingPath(const std::string& box_id) const;
+
+  const BoxManagerOptions options_;
+  const AppCatalog* const catalog_;
+  DockerClient* const docker_;
+  LeaseClient* const leases_;
+  const common::Clock* const clock_;
+  const BoxStore store_;
+  WatchHub hub_;
+
+  // Held shared by every step that changes a lease together with a box (create, the release
+  // at a box's end) and exclusively by the allocator reconcile, so that the reconcile sees
+  // boxes and leases agree and never releases the lease of a box being made.
+  absl::Mutex lifecycle_mu_;
+
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(lifecycle_mu_);
+  std::map<std::string, std::shared_ptr<Entry>> boxes_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> pending_releases_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Time events_since_ = absl::InfinitePast();
+  std::atomic<int64_t> last_tick_unix_nanos_{0};
+  std::unique_ptr<WorkerPool> teardowns_;
+  std::unique_ptr<DockerEventFeed> event_feed_;
+  std::thread readiness_thread_;
+  std::thread tick_thread_;
+};
+
+}  // namespace berth::docker
+
+#endif  // BERTH_DOCKER_SVC_BOX_MANAGER_H_

@@ -1,0 +1,321 @@
+// BoxManager against an in-memory Docker engine and an in-memory allocator: the order of a
+// create's steps, the undo of every step, a box's end and the startup recovery. The same
+// behaviour against the real engine and daemons is in tests/box_*_test.cc.
+#include "docker-svc/box_manager.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
+#include "docker-svc/app_profiles.h"
+#include "docker-svc/testing/fake_docker_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace berth::docker {
+namespace {
+
+using ::berth::testing::IsOk;
+using ::berth::testing::StatusIs;
+using ::berth::testing::TempDir;
+using ::testing::Contains;
+using ::testing::_;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+namespace av1 = allocator::v1;
+
+// Leases in memory; ports 20000 up, TTYs 10 up. Failures injected per operation.
+class FakeLeaseClient final : public LeaseClient {
+ public:
+  absl::StatusOr<av1::Lease> Reserve(const av1::ReserveRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(absl::StrCat("reserve ", request.box_id()));
+    if (absl::Status injected = Injected("reserve"); !injected.ok()) return injected;
+    av1::Lease& lease = leases_[request.box_id()];
+    lease.set_box_id(request.box_id());
+    lease.set_state(av1::LEASE_STATE_RESERVED);
+    lease.set_tty(request.tty() ? next_tty_++ : -1);
+    lease.set_gpu_index(-1);
+    lease.clear_ports();
+    for (const av1::PortRequest& port : request.ports()) {
+      av1::PortBinding* binding = lease.add_ports();
+      binding->set_container_port(port.container_port());
+      binding->set_protocol(port.protocol());
+      binding->set_host_port(next_port_++);
+    }
+    return lease;
+  }
+  absl::StatusOr<av1::Lease> Bind(const std::string& box_id,
+                                  const std::string& container_id) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(absl::StrCat("bind ", box_id));
+    if (absl::Status injected = Injected("bind"); !injected.ok()) return injected;
+    auto it = leases_.find(box_id);
+    if (it == leases_.end()) return absl::NotFoundError("no lease");
+    it->second.set_state(av1::LEASE_STATE_BOUND);
+    it->second.set_container_id(container_id);
+    return it->second;
+  }
+  absl::Status Release(const std::string& box_id) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(absl::StrCat("release ", box_id));
+    if (absl::Status injected = Injected("release"); !injected.ok()) return injected;
+    leases_.erase(box_id);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<av1::ReconcileResponse> Reconcile(const av1::ReconcileRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back("reconcile");
+    if (absl::Status injected = Injected("reconcile"); !injected.ok()) return injected;
+    last_reconcile_ = request;
+    std::set<std::string> live;
+    for (const av1::LiveBox& box : request.live_boxes()) live.insert(box.box_id());
+    av1::ReconcileResponse response;
+    for (auto it = leases_.begin(); it != leases_.end();) {
+      if (live.count(it->first) == 0) {
+        response.add_released(it->first);
+        it = leases_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return response;
+  }
+
+  void FailNext(const std::string& operation, absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    failures_[operation] = std::move(status);
+  }
+  std::map<std::string, av1::Lease> leases() const {
+    absl::MutexLock lock(&mu_);
+    return leases_;
+  }
+  std::vector<std::string> calls() const {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  av1::ReconcileRequest last_reconcile() const {
+    absl::MutexLock lock(&mu_);
+    return last_reconcile_;
+  }
+
+ private:
+  absl::Status Injected(const std::string& operation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = failures_.find(operation);
+    if (it == failures_.end()) return absl::OkStatus();
+    absl::Status status = it->second;
+    failures_.erase(it);
+    return status;
+  }
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, av1::Lease> leases_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  av1::ReconcileRequest last_reconcile_ ABSL_GUARDED_BY(mu_);
+  int32_t next_tty_ ABSL_GUARDED_BY(mu_) = 10;
+  uint32_t next_port_ ABSL_GUARDED_BY(mu_) = 20000;
+};
+
+constexpr char kProfile[] = R"pb(
+name: "test-box"
+image: "berth/test-box:latest"
+ports { port: 32261 protocol: PROTOCOL_TCP }
+ports { port: 32263 protocol: PROTOCOL_UDP }
+readiness_marker: "ready"
+tty: true
+aes_key_env: "BERTH_AES_KEY"
+stop_grace_seconds: 1
+)pb";
+
+class BoxManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ofstream(apps_.File("test-box.textproto")) << kProfile;
+    ASSERT_OK_AND_ASSIGN(catalog_, LoadAppProfiles(apps_.path()));
+    docker_.AddImage("berth/test-box:latest");
+    BoxManagerOptions options;
+    options.boxes_dir = boxes_.path();
+    options.readiness_poll_interval = absl::Milliseconds(5);
+    options.tick_interval = absl::Milliseconds(20);
+    ASSERT_OK_AND_ASSIGN(manager_,
+                         BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
+  }
+
+  box::v1::CreateRequest Request(const std::string& box_id, const std::string& user = "u1") {
+    box::v1::CreateRequest request;
+    request.set_app("test-box");
+    request.set_box_id(box_id);
+    request.set_user_id(user);
+    return request;
+  }
+
+  bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+  // Nothing of `box_id` remains: container, lease, mapping directory, record.
+  void ExpectNothingLeft(const std::string& box_id) {
+    EXPECT_EQ(docker_.container_count(), 0u) << box_id;
+    EXPECT_EQ(leases_.leases().count(box_id), 0u) << box_id;
+    EXPECT_FALSE(Exists(boxes_.File(box_id))) << box_id;
+    EXPECT_FALSE(Exists(boxes_.File(".records/" + box_id))) << box_id;
+  }
+
+  TempDir apps_;
+  TempDir boxes_;
+  AppCatalog catalog_;
+  testing::FakeDockerClient docker_;
+  FakeLeaseClient leases_;
+  common::SystemClock clock_;
+  std::unique_ptr<BoxManager> manager_;
+};
+
+TEST_F(BoxManagerTest, CreateLeasesWritesFilesThenCreatesBindsAndStarts) {
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse created, manager_->CreateBox(Request("b1")));
+  EXPECT_TRUE(created.created());
+  const box::v1::Box& box = created.box();
+  EXPECT_EQ(box.state(), box::v1::BOX_STATE_ALLOCATED);
+  EXPECT_EQ(box.tty(), 10);
+  ASSERT_EQ(box.ports_size(), 2);
+  EXPECT_EQ(box.ports(0).host_port(), 20000u);
+  EXPECT_FALSE(box.container_id().empty());
+  EXPECT_THAT(leases_.calls(), ElementsAre("reserve b1", "bind b1"));
+  EXPECT_THAT(docker_.calls(), ElementsAre("create berth-b1", absl::StrCat("start ", box.container_id())));
+  EXPECT_EQ(leases_.leases().at("b1").container_id(), box.container_id());
+  EXPECT_TRUE(Exists(boxes_.File("b1/.paramsReady")));
+  EXPECT_TRUE(Exists(boxes_.File(".records/b1")));
+  ASSERT_OK_AND_ASSIGN(ContainerInfo info, docker_.InspectContainer("berth-b1"));
+  EXPECT_EQ(info.labels.at("berth.user_id"), "u1");
+
+  ASSERT_OK_AND_ASSIGN(box::v1::Box got, manager_->GetBox("b1"));
+  EXPECT_EQ(got.container_id(), box.container_id());
+  EXPECT_THAT(manager_->ListBoxes({}), ::testing::SizeIs(1));
+
+  // The same request again is the same box; another request for the id is refused.
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse again, manager_->CreateBox(Request("b1")));
+  EXPECT_FALSE(again.created());
+  EXPECT_EQ(again.box().container_id(), box.container_id());
+  EXPECT_THAT(manager_->CreateBox(Request("b1", "someone-else")),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("b1")));
+}
+
+TEST_F(BoxManagerTest, EveryFailingStepUndoesTheEarlierOnesAndIsNamed) {
+  struct Case {
+    std::function<void()> inject;
+    absl::StatusCode code;
+    std::string step;
+  };
+  const std::vector<Case> cases = {
+      {[&] { leases_.FailNext("reserve", absl::ResourceExhaustedError("no tty left")); },
+       absl::StatusCode::kResourceExhausted, "reserve host resources: no tty left"},
+      {[&] { docker_.FailNext("create", absl::NotFoundError("no such image")); },
+       absl::StatusCode::kFailedPrecondition, "docker create: image berth/test-box:latest"},
+      {[&] { leases_.FailNext("bind", absl::UnavailableError("allocator down")); },
+       absl::StatusCode::kUnavailable, "bind the lease: allocator down"},
+      {[&] { docker_.FailNext("start", absl::InvalidArgumentError("bad device")); },
+       absl::StatusCode::kInvalidArgument, "docker start: bad device"},
+  };
+  for (const Case& c : cases) {
+    c.inject();
+    EXPECT_THAT(manager_->CreateBox(Request("b1")),
+                StatusIs(c.code, HasSubstr(absl::StrCat("create box b1: ", c.step))));
+    ExpectNothingLeft("b1");
+    EXPECT_THAT(leases_.calls(), Contains("release b1")) << c.step;
+    EXPECT_THAT(manager_->GetBox("b1"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("b1")));
+  }
+  // And the id is free again.
+  EXPECT_THAT(manager_->CreateBox(Request("b1")), IsOk());
+}
+
+TEST_F(BoxManagerTest, ABoxThatDiesIsCleanedUpWithItsExitCode) {
+  manager_->Start();
+  std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse created, manager_->CreateBox(Request("b1")));
+  ASSERT_THAT(docker_.Exit("berth-b1", 3, /*oom_killed=*/true), IsOk());
+
+  box::v1::BoxEvent event;
+  std::vector<box::v1::BoxEvent> events;
+  while (watcher->Next(&event, absl::Seconds(10))) {
+    events.push_back(event);
+    if (event.kind() == box::v1::BoxEvent::KIND_GONE) break;
+  }
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().kind(), box::v1::BoxEvent::KIND_SNAPSHOT_DONE);
+  const box::v1::BoxEvent& gone = events.back();
+  ASSERT_EQ(gone.kind(), box::v1::BoxEvent::KIND_GONE);
+  EXPECT_EQ(gone.exit_code(), 3);
+  EXPECT_TRUE(gone.oom_killed());
+  EXPECT_EQ(gone.box().reason(), "oom");
+  ExpectNothingLeft("b1");
+  manager_->Shutdown();
+}
+
+TEST_F(BoxManagerTest, ReadinessMarkerSetsReadyAtAndWaitForReadyMakesItRunning) {
+  manager_->Start();
+  box::v1::CreateRequest request = Request("b1");
+  request.set_wait_for_ready(true);
+  std::thread box_process([&] {
+    while (!Exists(boxes_.File("b1/.paramsReady"))) absl::SleepFor(absl::Milliseconds(2));
+    std::ofstream(boxes_.File("b1/ready")) << "";
+  });
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse created, manager_->CreateBox(request));
+  box_process.join();
+  EXPECT_EQ(created.box().state(), box::v1::BOX_STATE_RUNNING);
+  EXPECT_TRUE(created.box().has_ready_at());
+  manager_->Shutdown();
+}
+
+TEST_F(BoxManagerTest, RecoveryAdoptsRunningBoxesAndUndoesEverythingElse) {
+  // Three boxes made by an earlier docker-svc.
+  ASSERT_THAT(manager_->CreateBox(Request("alive")), IsOk());
+  ASSERT_THAT(manager_->CreateBox(Request("dead")), IsOk());
+  ASSERT_THAT(manager_->CreateBox(Request("removed")), IsOk());
+  ASSERT_THAT(docker_.Exit("berth-dead", 137), IsOk());
+  ASSERT_THAT(docker_.RemoveContainer("berth-removed", true, true), IsOk());
+  // A mapping directory of no box, and a record of a create that never finished.
+  ASSERT_EQ(mkdir(boxes_.File("orphan").c_str(), 0777), 0);
+  internal::BoxRecord unfinished;
+  unfinished.mutable_box()->set_box_id("half");
+  ASSERT_OK_AND_ASSIGN(BoxStore store, BoxStore::Open(boxes_.path()));
+  ASSERT_THAT(store.Put(unfinished), IsOk());
+  manager_.reset();
+
+  BoxManagerOptions options;
+  options.boxes_dir = boxes_.path();
+  ASSERT_OK_AND_ASSIGN(manager_,
+                       BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
+  ASSERT_THAT(manager_->Recover(), IsOk());
+  std::vector<box::v1::Box> boxes = manager_->ListBoxes({});
+  ASSERT_EQ(boxes.size(), 1u);
+  EXPECT_EQ(boxes[0].box_id(), "alive");
+  EXPECT_EQ(boxes[0].state(), box::v1::BOX_STATE_ALLOCATED);
+  EXPECT_EQ(docker_.container_count(), 1u);
+  for (const std::string& gone : {"dead", "removed", "orphan", "half"}) {
+    EXPECT_FALSE(Exists(boxes_.File(gone))) << gone;
+    EXPECT_FALSE(Exists(boxes_.File(std::string(".records/") + gone))) << gone;
+  }
+  // The allocator was told which boxes live; it released the others' leases.
+  const av1::ReconcileRequest reconcile = leases_.last_reconcile();
+  ASSERT_EQ(reconcile.live_boxes_size(), 1);
+  EXPECT_EQ(reconcile.live_boxes(0).box_id(), "alive");
+  EXPECT_EQ(reconcile.live_boxes(0).tty(), boxes[0].tty());
+  EXPECT_THAT(leases_.leases(), ::testing::SizeIs(1));
+}
+
+TEST_F(BoxManagerTest, StopEndsTheBoxAndAnUnknownOneIsNotFound) {
+  ASSERT_THAT(manager_->CreateBox(Request("b1")), IsOk());
+  ASSERT_OK_AND_ASSIGN(box::v1::Box before, manager_->StopBox("b1", ""));
+  EXPECT_EQ(before.state(), box::v1::BOX_STATE_ALLOCATED);
+  ExpectNothingLeft("b1");
+  EXPECT_THAT(manager_->StopBox("b1", ""), StatusIs(absl::StatusCode::kNotFound, HasSubstr("b1")));
+  EXPECT_THAT(manager_->StopBox("../x", ""), StatusIs(absl::StatusCode::kInvalidArgument, _));
+}
+
+}  // namespace
+}  // namespace berth::docker

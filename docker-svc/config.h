@@ -1,0 +1,41 @@
+#ifndef BERTH_DOCKER_SVC_CONFIG_H_
+#define BERTH_DOCKER_SVC_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace berth::docker {
+
+// docker-svc's flags as given, before validation (main.cc reads them, nothing else does).
+struct FlagValues {
+  std::string listen = "unix:/run/berth/boxes.sock";
+  std::string allocator = "unix:/run/berth/allocator.sock";
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string apps_dir = "/etc/berth/apps";
+  std::string boxes_dir = "/var/lib/berth/boxes";
+  absl::Duration resync_interval = absl::Seconds(30);
+  absl::Duration allocator_timeout = absl::Seconds(10);
+  absl::Duration docker_timeout = absl::Seconds(60);
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+struct Config {
+  std::string listen;
+  std::string allocator;
+  std::string docker_socket;
+  std::string apps_dir;
+  std::string boxes_dir;
+  absl::Duration resync_interval;
+  absl::Duration allocator_timeout;
+  absl::Duration docker_timeout;
+  absl::Duration shutdown_grace;
+};
+
+// Validates flag values into a Config; INVALID_ARGUMENT names the flag.
+absl::StatusOr<Config> BuildConfig(const FlagValues& flags);
+
+}  // namespace berth::docker
+
+#endif  // BERTH_DOCKER_SVC_CONFIG_H_

@@ -1,0 +1,61 @@
+// docker-svc: creates, watches and removes boxes through the Docker Engine API.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "docker-svc/config.h"
+#include "docker-svc/run.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "unix:/run/berth/boxes.sock", "gRPC listen address (unix:PATH)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, allocator, "unix:/run/berth/allocator.sock", "allocator-svc's address");
+ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "the Docker engine's unix socket");
+ABSL_FLAG(std::string, apps_dir, "/etc/berth/apps", "app profiles, one <name>.textproto each");
+ABSL_FLAG(std::string, boxes_dir, "/var/lib/berth/boxes",
+          "boxes' mapping directories (<dir>/<box_id>/) and docker-svc's records of them");
+ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
+          "how often Docker's containers and the allocator's leases are checked against the "
+          "boxes");
+ABSL_FLAG(absl::Duration, allocator_timeout, absl::Seconds(10),
+          "how long a call waits for allocator-svc (which may be restarting)");
+ABSL_FLAG(absl::Duration, docker_timeout, absl::Seconds(60),
+          "bound of each Docker Engine call except the event stream");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "how long calls in flight may finish after SIGTERM");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Berth docker-svc: boxes on the Docker engine");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::Status status =
+          berth::common::InitLogging("docker-svc", absl::GetFlag(FLAGS_log_level));
+      !status.ok()) {
+    fprintf(stderr, "docker-svc: %s\n", status.ToString().c_str());
+    return EXIT_FAILURE;
+  }
+  berth::docker::FlagValues flags;
+  flags.listen = absl::GetFlag(FLAGS_listen);
+  flags.allocator = absl::GetFlag(FLAGS_allocator);
+  flags.docker_socket = absl::GetFlag(FLAGS_docker_socket);
+  flags.apps_dir = absl::GetFlag(FLAGS_apps_dir);
+  flags.boxes_dir = absl::GetFlag(FLAGS_boxes_dir);
+  flags.resync_interval = absl::GetFlag(FLAGS_resync_interval);
+  flags.allocator_timeout = absl::GetFlag(FLAGS_allocator_timeout);
+  flags.docker_timeout = absl::GetFlag(FLAGS_docker_timeout);
+  flags.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  absl::StatusOr<berth::docker::Config> config = berth::docker::BuildConfig(flags);
+  if (!config.ok()) {
+    spdlog::error("bad flags: {}", config.status().ToString());
+    return EXIT_FAILURE;
+  }
+  if (absl::Status status = berth::docker::Run(*config); !status.ok()) {
+    spdlog::error("docker-svc: {}", status.ToString());
+    return EXIT_FAILURE;
+  }
+  return EXIT_SUCCESS;
+}

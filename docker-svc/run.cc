@@ -1,0 +1,59 @@
+#include "docker-svc/run.h"
+
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "common/daemon.h"
+#include "common/status_macros.h"
+#include "docker-svc/app_profiles.h"
+#include "docker-svc/box_manager.h"
+#include "docker-svc/boxes_service.h"
+#include "docker-svc/curl_docker_client.h"
+#include "docker-svc/lease_client.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::docker {
+
+absl::Status Run(const Config& config) {
+  common::PrepareDaemonProcess();
+  ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
+  ASSIGN_OR_RETURN(AppCatalog catalog, LoadAppProfiles(config.apps_dir));
+  spdlog::info("serving {} apps from {}: {}", catalog.size(), config.apps_dir,
+               absl::StrJoin(catalog.names(), ", "));
+
+  CurlDockerClientConfig docker_config;
+  docker_config.socket_path = config.docker_socket;
+  docker_config.request_timeout = config.docker_timeout;
+  ASSIGN_OR_RETURN(std::unique_ptr<DockerClient> docker, MakeCurlDockerClient(docker_config));
+  absl::StatusOr<std::string> version = docker->Version();
+  if (version.ok()) {
+    spdlog::info("docker engine at {} speaks API {}", config.docker_socket, *version);
+  } else if (version.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return version.status();  // too old an engine: no retry helps
+  } else {
+    spdlog::warn("docker engine: {}; waiting for it", version.status().ToString());
+  }
+
+  std::unique_ptr<LeaseClient> leases =
+      MakeGrpcLeaseClient(config.allocator, config.allocator_timeout);
+  common::SystemClock clock;
+  BoxManagerOptions options;
+  options.boxes_dir = config.boxes_dir;
+  options.resync_interval = config.resync_interval;
+  ASSIGN_OR_RETURN(std::unique_ptr<BoxManager> manager,
+                   BoxManager::Create(options, &catalog, docker.get(), leases.get(), &clock));
+  RETURN_IF_ERROR(manager->Recover());
+  manager->Start();
+
+  BoxesService service(manager.get());
+  common::ServeOptions serve;
+  serve.name = "docker-svc";
+  serve.services = {&service};
+  serve.service_names = {box::v1::Boxes::service_full_name()};
+  serve.shutdown_grace = config.shutdown_grace;
+  serve.liveness = [&manager] { return manager->Liveness(); };
+  absl::Status served = common::ServeUntilSignalled(serve, std::move(claim));
+  manager->Shutdown();
+  return served;
+}
+
+}  // namespace berth::docker
