@@ -90,7 +90,7 @@ void BoxManager::Start() {
   last_tick_unix_nanos_ = absl::ToUnixNanos(clock_->Now());
   teardowns_ = std::make_unique<WorkerPool>(options_.teardown_threads);
   EventFilters filters = {{"type", {"container"}},
-                          {"label", {kBoxIdLabel}},
+                          {"label", {kBoxIdLabel, OwnerLabelFilter(options_.boxes_dir)}},
                           {"event", {"die", "oom", "destroy"}}};
   event_feed_ = std::make_unique<DockerEventFeed>(
       docker_, std::move(filters), events_since_,
@@ -267,7 +267,7 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
     return StepError(box_id, "write the mapping files", written);
   }
 
-  const ContainerSpec spec = ContainerSpecFor(profile, record, dir->path());
+  const ContainerSpec spec = ContainerSpecFor(profile, record, options_.boxes_dir, dir->path());
   absl::StatusOr<std::string> container_id = docker_->CreateContainer(spec);
   if (!container_id.ok()) {
     absl::Status cause = container_id.status();

@@ -150,6 +150,8 @@ class BoxManager {
   std::optional<internal::BoxRecord> RecordFromContainer(const std::string& box_id,
                                                          const ContainerInfo& info) const;
   void Adopt(internal::BoxRecord record) ABSL_LOCKS_EXCLUDED(mu_);
+  // The label filter of this docker-svc's box containers.
+  std::vector<std::string> OwnedBoxesFilter() const;
 
   // With mu_ held.
   void Publish(box::v1::BoxEvent::Kind kind, const box::v1::Box& box,

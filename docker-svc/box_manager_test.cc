@@ -296,7 +296,7 @@ TEST_F(BoxManagerTest, RecoveryAdoptsRunningBoxesAndUndoesEverythingElse) {
   EXPECT_EQ(boxes[0].box_id(), "alive");
   EXPECT_EQ(boxes[0].state(), box::v1::BOX_STATE_ALLOCATED);
   EXPECT_EQ(docker_.container_count(), 1u);
-  for (const std::string& gone : {"dead", "removed", "orphan", "half"}) {
+  for (const char* gone : {"dead", "removed", "orphan", "half"}) {
     EXPECT_FALSE(Exists(boxes_.File(gone))) << gone;
     EXPECT_FALSE(Exists(boxes_.File(std::string(".records/") + gone))) << gone;
   }

@@ -51,7 +51,7 @@ absl::Status BoxManager::Recover() {
   events_since_ = clock_->Now() - absl::Seconds(1);
   std::vector<ContainerSummary> containers =
       *Retry("recover: list box containers",
-             [&] { return docker_->ListContainers({kBoxIdLabel}, /*all=*/true); });
+             [&] { return docker_->ListContainers(OwnedBoxesFilter(), /*all=*/true); });
 
   int adopted = 0;
   int removed = 0;
@@ -159,6 +159,10 @@ std::optional<internal::BoxRecord> BoxManager::RecordFromContainer(
   return record;
 }
 
+std::vector<std::string> BoxManager::OwnedBoxesFilter() const {
+  return {kBoxIdLabel, OwnerLabelFilter(options_.boxes_dir)};
+}
+
 void BoxManager::Adopt(internal::BoxRecord record) {
   const std::string box_id = record.box().box_id();
   auto entry = std::make_shared<Entry>();
@@ -190,7 +194,7 @@ void BoxManager::RemoveLeftovers(const std::string& box_id, const std::string& c
 void BoxManager::Resync() {
   const absl::Time listed_at = clock_->Now();
   absl::StatusOr<std::vector<ContainerSummary>> listed =
-      docker_->ListContainers({kBoxIdLabel}, /*all=*/true);
+      docker_->ListContainers(OwnedBoxesFilter(), /*all=*/true);
   if (!listed.ok()) {
     spdlog::warn("resync: {}", listed.status().ToString());
     return;

@@ -70,6 +70,10 @@ std::string Hex(const unsigned char* bytes, size_t size) {
 
 std::string ContainerName(const std::string& box_id) { return absl::StrCat("berth-", box_id); }
 
+std::string OwnerLabelFilter(const std::string& boxes_dir) {
+  return absl::StrCat(kBoxesDirLabel, "=", boxes_dir);
+}
+
 absl::Status ValidateCreateRequest(const box::v1::CreateRequest& request,
                                    const box::v1::AppProfile* profile,
                                    const std::string& known_apps) {
@@ -142,7 +146,8 @@ allocator::v1::ReserveRequest ReserveRequestFor(const box::v1::AppProfile& profi
 }
 
 ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
-                               const internal::BoxRecord& record, const std::string& mapping_dir) {
+                               const internal::BoxRecord& record, const std::string& boxes_dir,
+                               const std::string& mapping_dir) {
   const box::v1::Box& box = record.box();
   ContainerSpec spec;
   spec.name = ContainerName(box.box_id());
@@ -160,7 +165,8 @@ ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
   spec.labels = {{kBoxIdLabel, box.box_id()},
                  {kAppLabel, box.app()},
                  {kUserIdLabel, box.user_id()},
-                 {kSessionIdLabel, box.session_id()}};
+                 {kSessionIdLabel, box.session_id()},
+                 {kBoxesDirLabel, boxes_dir}};
   for (const allocator::v1::PortBinding& port : box.ports()) {
     spec.ports.push_back({port.container_port(), port.protocol() == PROTOCOL_UDP ? "udp" : "tcp",
                           port.host_port(), ""});

@@ -22,6 +22,13 @@ inline constexpr char kBoxIdLabel[] = "berth.box_id";
 inline constexpr char kAppLabel[] = "berth.app";
 inline constexpr char kUserIdLabel[] = "berth.user_id";
 inline constexpr char kSessionIdLabel[] = "berth.session_id";
+// The --boxes_dir of the docker-svc that owns the box: it scopes every list and event stream,
+// so that two docker-svc instances on one engine (a test beside a production one, say) never
+// touch each other's boxes.
+inline constexpr char kBoxesDirLabel[] = "berth.boxes_dir";
+
+// The label filter ("key=value") matching the boxes of the docker-svc using `boxes_dir`.
+std::string OwnerLabelFilter(const std::string& boxes_dir);
 
 // The environment variable carrying the box id into every box.
 inline constexpr char kBoxIdEnv[] = "BERTH_BOX_ID";
@@ -45,11 +52,13 @@ bool SameBoxRequest(const box::v1::CreateRequest& original, const box::v1::Creat
 allocator::v1::ReserveRequest ReserveRequestFor(const box::v1::AppProfile& profile,
                                                 const std::string& box_id);
 
-// The container of the box `record` describes (its lease's resources filled in), with its
-// mapping directory at `mapping_dir` on the host. Only the profile grants privileges; the
-// request contributes overridable env entries, labels and nothing else.
+// The container of the box `record` describes (its lease's resources filled in), owned by the
+// docker-svc using `boxes_dir`, with its mapping directory at `mapping_dir` on the host. Only
+// the profile grants privileges; the request contributes overridable env entries, labels and
+// nothing else.
 ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
-                               const internal::BoxRecord& record, const std::string& mapping_dir);
+                               const internal::BoxRecord& record, const std::string& boxes_dir,
+                               const std::string& mapping_dir);
 
 // The resources a container holds, as Docker shows them: its published ports, /dev/tty<N> and
 // NVIDIA_VISIBLE_DEVICES. Used to adopt a box whose record is lost.

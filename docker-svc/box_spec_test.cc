@@ -158,7 +158,8 @@ internal::BoxRecord LeasedRecord() {
 }
 
 TEST(ContainerSpecForTest, TheProfileGrantsAndTheLeaseBinds) {
-  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/var/lib/berth/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/var/lib/berth/boxes",
+                                            "/var/lib/berth/boxes/box-1");
   EXPECT_EQ(spec.name, "berth-box-1");
   EXPECT_EQ(spec.image, "berth/test-box:latest");
   EXPECT_THAT(spec.cmd, ElementsAre("/box/entrypoint.sh"));
@@ -169,6 +170,8 @@ TEST(ContainerSpecForTest, TheProfileGrantsAndTheLeaseBinds) {
   EXPECT_EQ(spec.labels.at("berth.app"), "browser");
   EXPECT_EQ(spec.labels.at("berth.user_id"), "user-7");
   EXPECT_EQ(spec.labels.at("berth.session_id"), "1700000000");
+  EXPECT_EQ(spec.labels.at("berth.boxes_dir"), "/var/lib/berth/boxes");
+  EXPECT_EQ(OwnerLabelFilter("/var/lib/berth/boxes"), "berth.boxes_dir=/var/lib/berth/boxes");
   EXPECT_THAT(spec.ports, ElementsAre(PortBinding{32261, "tcp", 20001, ""},
                                       PortBinding{32263, "udp", 20002, ""}));
   EXPECT_THAT(spec.binds, ElementsAre("/srv/fonts:/usr/share/fonts:ro",
@@ -191,13 +194,13 @@ TEST(ContainerSpecForTest, ARequestCannotOverrideWhatBerthSets) {
   profile.add_overridable_env("BERTH_BOX_ID");
   internal::BoxRecord record = LeasedRecord();
   (*record.mutable_request()->mutable_env())["BERTH_BOX_ID"] = "other-box";
-  const ContainerSpec spec = ContainerSpecFor(profile, record, "/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(profile, record, "/boxes", "/boxes/box-1");
   EXPECT_THAT(spec.env, Contains("BERTH_BOX_ID=box-1"));
   EXPECT_THAT(spec.env, Not(Contains("BERTH_BOX_ID=other-box")));
 }
 
 TEST(LiveBoxOfTest, ReadsBackWhatTheSpecSet) {
-  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/boxes", "/boxes/box-1");
   ContainerInfo info;
   info.id = "abc123";
   info.ports = spec.ports;

@@ -35,17 +35,14 @@ pids+=($!)
   --boxes_dir=/var/lib/berth/boxes &
 pids+=($!)
 
-# The demo box: created once docker-svc serves (create waits for the allocator itself).
-for _ in $(seq 1 100); do
-  if "$berthctl" list --timeout=1s >/dev/null 2>&1; then break; fi
-  sleep 0.2
-done
-if "$berthctl" get demo >/dev/null 2>&1; then
+# The demo box: berthctl waits for docker-svc to serve (it recovers existing boxes first).
+if "$berthctl" get demo --timeout=180s >/dev/null 2>&1; then
   echo "demo box already running:"
   "$berthctl" get demo
 else
   echo "demo box:"
-  "$berthctl" create --app=test-box --box_id=demo --user_id=demo-user --wait_for_ready
+  "$berthctl" create --app=test-box --box_id=demo --user_id=demo-user --wait_for_ready \
+    --timeout=180s
 fi
 echo "Berth is running; try: $berthctl list   (Ctrl-C stops the daemons)"
 wait -n "${pids[@]}"

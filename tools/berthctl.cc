@@ -28,7 +28,8 @@
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, boxes, "unix:/run/berth/boxes.sock", "docker-svc's address");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of each call but watch");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60),
+          "deadline of each call but watch, including waiting for docker-svc to come up");
 ABSL_FLAG(std::string, app, "", "create: the app profile; list: filter");
 ABSL_FLAG(std::string, box_id, "", "create: the box id (empty: a UUID)");
 ABSL_FLAG(std::string, user_id, "", "create: the box's user (empty: WAITING); list: filter");
@@ -67,7 +68,9 @@ int Usage(const std::string& message) {
   return kUsageError;
 }
 
+// Calls wait for docker-svc (it may be starting or restarting) until the deadline.
 void SetDeadline(grpc::ClientContext& context) {
+  context.set_wait_for_ready(true);
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
 }
 
@@ -142,6 +145,7 @@ int Stop(v1::Boxes::Stub& stub, const std::string& box_id) {
 
 int Watch(v1::Boxes::Stub& stub) {
   grpc::ClientContext context;
+  context.set_wait_for_ready(true);
   std::unique_ptr<grpc::ClientReader<v1::BoxEvent>> reader =
       stub.Watch(&context, v1::WatchRequest());
   v1::BoxEvent event;

@@ -8,17 +8,21 @@
 namespace berth::docker::testing {
 namespace {
 
-// True when `event` passes Docker-style `filters` ("type", "event", "label": key or key=value).
+// True when `event` passes Docker-style `filters`: one of the "type" and "event" values, and
+// every "label" (key or key=value), as the engine does.
 bool Matches(const EventFilters& filters, const Event& event) {
   for (const auto& [name, values] : filters) {
     auto any = [&](const std::function<bool(const std::string&)>& accepts) {
       return std::any_of(values.begin(), values.end(), accepts);
     };
+    auto all = [&](const std::function<bool(const std::string&)>& accepts) {
+      return std::all_of(values.begin(), values.end(), accepts);
+    };
     if (name == "type" && !any([&](const std::string& v) { return v == event.type; })) return false;
     if (name == "event" && !any([&](const std::string& v) { return v == event.action; })) {
       return false;
     }
-    if (name == "label" && !any([&](const std::string& v) {
+    if (name == "label" && !all([&](const std::string& v) {
           std::pair<std::string, std::string> key_value = absl::StrSplit(v, absl::MaxSplits('=', 1));
           auto it = event.attributes.find(key_value.first);
           return it != event.attributes.end() &&
