@@ -126,7 +126,10 @@ grpc::ServerUnaryReactor* AllocatorService::Reconcile(grpc::CallbackServerContex
   return Run(context, [&](Allocator& allocator, std::vector<Mutation>* changes) {
     absl::Status status = Fill(allocator.Reconcile(*request, changes), response);
     if (status.ok()) {
-      spdlog::info("reconcile of {} live boxes: released [{}], leased [{}], bound [{}], {} conflicts",
+      // docker-svc reconciles every resync: only one that changed something is news.
+      const bool changed = !changes->empty() || response->conflicts_size() > 0;
+      spdlog::log(changed ? spdlog::level::info : spdlog::level::debug,
+                   "reconcile of {} live boxes: released [{}], leased [{}], bound [{}], {} conflicts",
                    request->live_boxes_size(), absl::StrJoin(response->released(), ", "),
                    absl::StrJoin(response->leased(), ", "), absl::StrJoin(response->bound(), ", "),
                    response->conflicts_size());
