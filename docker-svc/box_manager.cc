@@ -53,6 +53,10 @@ absl::Status StepError(const std::string& box_id, absl::string_view step,
                       absl::StrCat("create box ", box_id, ": ", step, ": ", cause.message()));
 }
 
+// Backoff of retried steps (Docker or the allocator failing for a while).
+constexpr absl::Duration kFirstRetry = absl::Milliseconds(100);
+constexpr absl::Duration kMaxRetry = absl::Seconds(5);
+
 bool Matches(const Box& box, const box::v1::ListRequest& filter) {
   return (filter.state() == box::v1::BOX_STATE_UNSPECIFIED || box.state() == filter.state()) &&
          (filter.app().empty() || box.app() == filter.app()) &&
@@ -426,6 +430,10 @@ void BoxManager::ScheduleTeardown(const std::string& box_id, const std::string& 
                                   std::optional<absl::Duration> stop_grace) {
   if (teardowns_ == nullptr) return;
   teardowns_->Schedule([this, box_id, reason, stop_grace] {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;  // the restart's recovery ends the box instead
+    }
     Teardown(box_id, reason, stop_grace, /*wait_for_create=*/false).IgnoreError();
   });
 }
@@ -501,30 +509,69 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
   *end.mutable_run_time() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
       absl::ToInt64Nanoseconds(std::max(finished - started, absl::ZeroDuration())));
 
-  absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
-                                                  /*remove_volumes=*/true);
-  if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
-    spdlog::error("[box {}] docker rm: {}; the resync retries", box_id, removed.ToString());
+  // The container must be gone before its ports and TTY may go to another box.
+  bool removed_by_others = false;
+  if (!RemoveContainerUntilGone(box_id, container_id, &removed_by_others)) {
+    return absl::UnavailableError("docker-svc is shutting down; the restart finishes the stop");
   }
+  if (removed_by_others && reason == "died") final_reason = "removed";
   if (absl::Status gone = MappingDir::RemoveFor(options_.boxes_dir, box_id); !gone.ok()) {
     spdlog::error("[box {}] {}", box_id, gone.ToString());
   }
   if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
     spdlog::error("[box {}] {}", box_id, deleted.ToString());
   }
-  {
-    absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
-    ReleaseLease(box_id);
-    absl::MutexLock lock(&mu_);
-    Box& box = *entry->record.mutable_box();
-    box.set_reason(final_reason);
-    boxes_.erase(box_id);
-    Publish(BoxEvent::KIND_GONE, box, &end);
+  // Then the lease; KIND_GONE only once it is released (the allocator may be restarting).
+  for (absl::Duration backoff = kFirstRetry;; backoff = std::min(backoff * 2, kMaxRetry)) {
+    {
+      absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
+      absl::Status released = leases_->Release(box_id);
+      if (released.ok()) {
+        absl::MutexLock lock(&mu_);
+        Box& box = *entry->record.mutable_box();
+        box.set_reason(final_reason);
+        boxes_.erase(box_id);
+        Publish(BoxEvent::KIND_GONE, box, &end);
+        break;
+      }
+      spdlog::warn("[box {}] {}; retrying in {}", box_id, released.ToString(),
+                   absl::FormatDuration(backoff));
+    }
+    if (!SleepUnlessStopping(backoff)) {
+      return absl::UnavailableError("docker-svc is shutting down; the restart frees the lease");
+    }
   }
   spdlog::info("[box {}] gone: {}, exit code {}{}, ran {}", box_id, final_reason,
                end.exit_code(), end.oom_killed() ? ", OOM-killed" : "",
                absl::FormatDuration(absl::Seconds(end.run_time().seconds())));
   return before;
+}
+
+bool BoxManager::RemoveContainerUntilGone(const std::string& box_id,
+                                          const std::string& container_id,
+                                          bool* removed_by_others) {
+  for (absl::Duration backoff = kFirstRetry;; backoff = std::min(backoff * 2, kMaxRetry)) {
+    absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
+                                                    /*remove_volumes=*/true);
+    if (removed.ok()) return true;
+    if (removed.code() == absl::StatusCode::kNotFound) {
+      *removed_by_others = true;
+      return true;
+    }
+    if (removed.code() == absl::StatusCode::kFailedPrecondition) {
+      *removed_by_others = true;  // "removal already in progress": wait for it to finish
+    } else {
+      spdlog::warn("[box {}] docker rm: {}; retrying in {}", box_id, removed.ToString(),
+                   absl::FormatDuration(backoff));
+    }
+    if (!SleepUnlessStopping(backoff)) return false;
+  }
+}
+
+bool BoxManager::SleepUnlessStopping(absl::Duration duration) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), duration);
+  return !stopping_;
 }
 
 void BoxManager::ReleaseLease(const std::string& box_id) {

@@ -128,8 +128,10 @@ class BoxManager {
                               box::v1::Box* box);
 
   // Ends a box: `stop_grace` set stops it first (SIGTERM, grace, SIGKILL); then removes its
-  // container, directory, record and lease and publishes KIND_GONE. Returns the box as it was
-  // before, or waits for and returns the teardown already under way.
+  // container, directory, record and lease, in that order, and publishes KIND_GONE. Docker or
+  // the allocator failing is retried with backoff until it works (the box stays DYING, its
+  // resources held) or docker-svc stops (the restart finishes the job). Returns the box as it
+  // was before, or waits for and returns the teardown already under way.
   absl::StatusOr<box::v1::Box> Teardown(const std::string& box_id, const std::string& reason,
                                         std::optional<absl::Duration> stop_grace,
                                         bool wait_for_create);
@@ -137,6 +139,12 @@ class BoxManager {
                         std::optional<absl::Duration> stop_grace);
   // Releases a lease, or queues the release for the next tick when the allocator fails.
   void ReleaseLease(const std::string& box_id);
+  // Removes a container (forced), retrying until it is gone; sets `removed_by_others` when
+  // someone else removed it or was removing it. False when docker-svc stops first.
+  bool RemoveContainerUntilGone(const std::string& box_id, const std::string& container_id,
+                                bool* removed_by_others);
+  // Sleeps up to `duration`; false when docker-svc is stopping.
+  bool SleepUnlessStopping(absl::Duration duration) ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnDockerEvent(const Event& event);
   void ReadinessLoop();

@@ -8,38 +8,22 @@
 #include "absl/strings/str_cat.h"
 #include "allocator-svc/host_ports.h"
 #include "common/grpc_status.h"
+#include "tests/testing/grpc_call.h"
 
 namespace berth::testing {
 namespace {
 
 namespace v1 = ::berth::allocator::v1;
 
-// Runs one unary call with a deadline and converts its outcome.
-template <typename Request, typename Response>
-absl::StatusOr<Response> Call(
-    grpc::Status (v1::Allocator::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-    v1::Allocator::Stub* stub, const Request& request, absl::Duration timeout) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  Response response;
-  grpc::Status status = (stub->*method)(&context, request, &response);
-  if (!status.ok()) return common::FromGrpcStatus(status);
-  return response;
-}
-
 }  // namespace
 
 AllocatorClient::AllocatorClient(const std::string& address, absl::Duration timeout)
     : timeout_(timeout) {
-  grpc::ChannelArguments args;
-  // Each client its own connection, as separate client processes would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  stub_ = v1::Allocator::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  stub_ = v1::Allocator::NewStub(NewTestChannel(address));
 }
 
 absl::StatusOr<v1::ReserveResponse> AllocatorClient::Reserve(const v1::ReserveRequest& request) {
-  return Call(&v1::Allocator::Stub::Reserve, stub_.get(), request, timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::Reserve, stub_.get(), request, timeout_);
 }
 
 absl::StatusOr<v1::BindResponse> AllocatorClient::Bind(const std::string& box_id,
@@ -47,20 +31,20 @@ absl::StatusOr<v1::BindResponse> AllocatorClient::Bind(const std::string& box_id
   v1::BindRequest request;
   request.set_box_id(box_id);
   request.set_container_id(container_id);
-  return Call(&v1::Allocator::Stub::Bind, stub_.get(), request, timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::Bind, stub_.get(), request, timeout_);
 }
 
 absl::StatusOr<v1::ReleaseResponse> AllocatorClient::Release(const std::string& box_id) {
   v1::ReleaseRequest request;
   request.set_box_id(box_id);
-  return Call(&v1::Allocator::Stub::Release, stub_.get(), request, timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::Release, stub_.get(), request, timeout_);
 }
 
 absl::StatusOr<v1::Lease> AllocatorClient::Get(const std::string& box_id) {
   v1::GetRequest request;
   request.set_box_id(box_id);
   absl::StatusOr<v1::GetResponse> response =
-      Call(&v1::Allocator::Stub::Get, stub_.get(), request, timeout_);
+      CallWithDeadline(&v1::Allocator::Stub::Get, stub_.get(), request, timeout_);
   if (!response.ok()) return response.status();
   return response->lease();
 }
@@ -68,16 +52,16 @@ absl::StatusOr<v1::Lease> AllocatorClient::Get(const std::string& box_id) {
 absl::StatusOr<v1::ListResponse> AllocatorClient::List(v1::LeaseState state) {
   v1::ListRequest request;
   request.set_state(state);
-  return Call(&v1::Allocator::Stub::List, stub_.get(), request, timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::List, stub_.get(), request, timeout_);
 }
 
 absl::StatusOr<v1::CapacityResponse> AllocatorClient::Capacity() {
-  return Call(&v1::Allocator::Stub::Capacity, stub_.get(), v1::CapacityRequest(), timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::Capacity, stub_.get(), v1::CapacityRequest(), timeout_);
 }
 
 absl::StatusOr<v1::ReconcileResponse> AllocatorClient::Reconcile(
     const v1::ReconcileRequest& request) {
-  return Call(&v1::Allocator::Stub::Reconcile, stub_.get(), request, timeout_);
+  return CallWithDeadline(&v1::Allocator::Stub::Reconcile, stub_.get(), request, timeout_);
 }
 
 std::string UnixAddress(const std::string& path) { return absl::StrCat("unix:", path); }

@@ -1,7 +1,5 @@
 // The Docker Engine client against a real dockerd and the test box image (both set up by
 // scripts/test.sh). These tests fail, never skip, when the engine or the image is missing.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -15,12 +13,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/allocator_test_client.h"
+#include "tests/boxes_test_client.h"
 
 namespace berth::docker {
 namespace {
 
 using ::berth::testing::FindFreePortRange;
 using ::berth::testing::IsOk;
+using ::berth::testing::ReadGreeting;
 using ::berth::testing::StatusIs;
 using ::berth::testing::TempDir;
 using ::testing::Contains;
@@ -28,23 +28,6 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 
 constexpr char kTestImage[] = "berth/test-box:latest";
-
-// Reads what a TCP server on 127.0.0.1:`port` sends first ("" when it cannot connect).
-std::string ReadGreeting(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  std::string greeting;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    char buffer[256];
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n > 0) greeting.assign(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return greeting;
-}
 
 bool WaitForFile(const std::string& path, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -150,7 +133,9 @@ TEST_F(DockerEngineTest, BoxLifecycleThroughTheEngine) {
   watcher.join();
   ASSERT_THAT(events, Contains(Field(&Event::action, "start")));
   for (const Event& event : events) {
-    if (event.action == "die") EXPECT_EQ(event.attributes.at("exitCode"), "137");
+    if (event.action == "die") {
+      EXPECT_EQ(event.attributes.at("exitCode"), "137");
+    }
   }
   ASSERT_OK_AND_ASSIGN(info, client_->InspectContainer(id));
   EXPECT_FALSE(info.running);

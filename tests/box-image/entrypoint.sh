@@ -6,7 +6,8 @@
 #      answering every connection with its box id ($BERTH_BOX_ID) and a newline;
 #   4. writes its readiness marker ($BERTH_READY_MARKER, when set) into the mapping directory;
 #   5. exits 0 on SIGTERM.
-# BERTH_ALLOCATE_MB, when set, makes it hold that much memory after start (OOM tests).
+# BERTH_ALLOCATE_MB, when set, makes it touch that much memory once it is ready (OOM tests): a
+# box whose memory limit is lower is OOM-killed and exits with the killed process's status.
 dir="${BERTH_MAPPINGS_DIR:-/whist/resourceMappings}"
 trap 'exit 0' TERM INT
 
@@ -27,8 +28,10 @@ if [ -n "${BERTH_READY_MARKER:-}" ]; then
 fi
 
 if [ -n "${BERTH_ALLOCATE_MB:-}" ]; then
-  # Fills a tmpfs-backed file, which counts against the box's memory limit.
-  dd if=/dev/zero of=/dev/shm/ballast bs=1M count="$BERTH_ALLOCATE_MB" 2>/dev/null
+  # dd's one block is anonymous memory, all of it touched, so it counts against the box's
+  # memory limit (a file in /dev/shm would hit the shm size first). Over the limit the kernel
+  # kills dd and the box exits with dd's status (137), so that it dies of the OOM kill.
+  dd if=/dev/zero of=/dev/null bs="${BERTH_ALLOCATE_MB}M" count=1 2>/dev/null || exit $?
 fi
 
 while :; do sleep 1 & wait $!; done
