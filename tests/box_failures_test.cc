@@ -47,6 +47,24 @@ class BoxFailuresTest : public BoxTest {
                          BerthContainers([this](const std::string& id) { return Mine(id); }));
     EXPECT_EQ(containers.size(), keep.size());
   }
+
+  // Starts a host whose apps include `name` with `profile`, expects docker-svc to refuse to
+  // start (exit 1), and returns its log.
+  std::string LogOfRefusedStart(const std::string& name, const std::string& profile) {
+    BoxHostOptions options;
+    options.profiles[name] = profile;
+    BoxHost& host = NewHost(options);
+    EXPECT_OK(host.ok());
+    EXPECT_OK(host.StartAllocator());
+    EXPECT_OK(host.LaunchDockerSvc());
+    absl::StatusOr<int> exit_code = host.docker_svc()->Wait(absl::Seconds(30));
+    EXPECT_TRUE(exit_code.ok() && *exit_code == 1)
+        << (exit_code.ok() ? absl::StrCat("exit code ", *exit_code) : exit_code.status().ToString());
+    // It never served: nothing answers on its socket.
+    BoxesClient client(host.boxes_address(), absl::Seconds(2));
+    EXPECT_THAT(client.List(), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+    return ReadFileOrEmpty(host.docker_svc_log());
+  }
 };
 
 // Acceptance 5: an unknown image.
@@ -140,39 +158,22 @@ TEST_F(BoxFailuresTest, MalformedBoxIdIsInvalidArgument) {
 // Acceptance 9: a malformed profile stops the start before docker-svc serves; stderr names
 // file, line and field ("<file>:<line>: <field path>: <what>") of every problem.
 TEST_F(BoxFailuresTest, MalformedProfileStopsTheStartNamingFileLineAndField) {
-  BoxHostOptions options;
-  options.profiles["broken"] =
+  const std::string log = LogOfRefusedStart(
+      "broken",
       "name: \"broken\"\n"                              // 1
       "image: \"berth/test-box:latest\"\n"              // 2
       "ports { port: 70000 protocol: PROTOCOL_TCP }\n"  // 3
-      "cap_add: \"CAP_SYS_ADMIN\"\n";                   // 4
-  BoxHost& host = NewHost(options);
-  ASSERT_OK(host.ok());
-  ASSERT_OK(host.StartAllocator());
-  ASSERT_OK(host.LaunchDockerSvc());
-  ASSERT_OK_AND_ASSIGN(int exit_code, host.docker_svc()->Wait(absl::Seconds(30)));
-  EXPECT_EQ(exit_code, 1);
-  const std::string log = ReadFileOrEmpty(host.docker_svc_log());
+      "cap_add: \"CAP_SYS_ADMIN\"\n");                  // 4
   EXPECT_THAT(log, HasSubstr("broken.textproto:3: ports[0]: "));
   EXPECT_THAT(log, HasSubstr("70000"));
   EXPECT_THAT(log, HasSubstr("broken.textproto:4: cap_add[0]: "));
   EXPECT_THAT(log, Not(HasSubstr("test-box.textproto:"))) << "the good profile is not blamed";
-  // It never served: nothing answers on its socket.
-  BoxesClient client(host.boxes_address(), absl::Seconds(2));
-  EXPECT_THAT(client.List(), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
 }
 
 // A profile that does not even parse (an unknown field) is named the same way.
 TEST_F(BoxFailuresTest, UnparsableProfileStopsTheStartNamingFileAndLine) {
-  BoxHostOptions options;
-  options.profiles["typo"] = "name: \"typo\"\nimage: \"berth/test-box:latest\"\nmemory_byte: 5\n";
-  BoxHost& host = NewHost(options);
-  ASSERT_OK(host.ok());
-  ASSERT_OK(host.StartAllocator());
-  ASSERT_OK(host.LaunchDockerSvc());
-  ASSERT_OK_AND_ASSIGN(int exit_code, host.docker_svc()->Wait(absl::Seconds(30)));
-  EXPECT_EQ(exit_code, 1);
-  const std::string log = ReadFileOrEmpty(host.docker_svc_log());
+  const std::string log = LogOfRefusedStart(
+      "typo", "name: \"typo\"\nimage: \"berth/test-box:latest\"\nmemory_byte: 5\n");
   EXPECT_THAT(log, AllOf(HasSubstr("typo.textproto:3"), HasSubstr("memory_byte")));
 }
 
