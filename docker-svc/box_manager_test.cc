@@ -89,6 +89,16 @@ class FakeLeaseClient final : public LeaseClient {
     return response;
   }
 
+  absl::StatusOr<av1::CapacityResponse> Capacity() override {
+    return av1::CapacityResponse();
+  }
+  absl::StatusOr<av1::ListResponse> List() override {
+    absl::MutexLock lock(&mu_);
+    av1::ListResponse response;
+    for (const auto& [box_id, lease] : leases_) *response.add_leases() = lease;
+    return response;
+  }
+
   void FailNext(const std::string& operation, absl::Status status) {
     absl::MutexLock lock(&mu_);
     failures_[operation] = std::move(status);

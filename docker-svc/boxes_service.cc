@@ -1,37 +1,75 @@
 #include "docker-svc/boxes_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 
 namespace berth::docker {
+namespace {
 
 using common::ToGrpcStatus;
 
-grpc::Status BoxesService::Create(grpc::ServerContext*, const box::v1::CreateRequest* request,
+// The end user a call acts for, if any.
+std::optional<std::string> CallerUser(const grpc::ServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kCallerUserMetadata);
+  if (it == metadata.end()) return std::nullopt;
+  return std::string(it->second.data(), it->second.size());
+}
+
+// What a caller that is not the box's user is told: the same as for a box that does not exist.
+grpc::Status NoSuchBox(const std::string& box_id) {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no box ", box_id));
+}
+
+}  // namespace
+
+grpc::Status BoxesService::Create(grpc::ServerContext* context,
+                                  const box::v1::CreateRequest* request,
                                   box::v1::CreateResponse* response) {
-  absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(*request);
+  box::v1::CreateRequest scoped = *request;
+  if (std::optional<std::string> user = CallerUser(context)) {
+    if (!scoped.user_id().empty() && scoped.user_id() != *user) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "a user may create boxes only for itself");
+    }
+    scoped.set_user_id(*user);
+  }
+  absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(scoped);
   if (!created.ok()) return ToGrpcStatus(created.status());
   *response = *std::move(created);
   return grpc::Status::OK;
 }
 
-grpc::Status BoxesService::Get(grpc::ServerContext*, const box::v1::GetRequest* request,
+grpc::Status BoxesService::Get(grpc::ServerContext* context, const box::v1::GetRequest* request,
                                box::v1::GetResponse* response) {
   absl::StatusOr<box::v1::Box> box = manager_->GetBox(request->box_id());
   if (!box.ok()) return ToGrpcStatus(box.status());
+  std::optional<std::string> user = CallerUser(context);
+  if (user.has_value() && box->user_id() != *user) return NoSuchBox(request->box_id());
   *response->mutable_box() = *std::move(box);
   return grpc::Status::OK;
 }
 
-grpc::Status BoxesService::List(grpc::ServerContext*, const box::v1::ListRequest* request,
+grpc::Status BoxesService::List(grpc::ServerContext* context, const box::v1::ListRequest* request,
                                 box::v1::ListResponse* response) {
-  for (box::v1::Box& box : manager_->ListBoxes(*request)) {
+  box::v1::ListRequest scoped = *request;
+  if (std::optional<std::string> user = CallerUser(context)) {
+    if (!scoped.user_id().empty() && scoped.user_id() != *user) return grpc::Status::OK;
+    scoped.set_user_id(*user);
+  }
+  for (box::v1::Box& box : manager_->ListBoxes(scoped)) {
     *response->add_boxes() = std::move(box);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status BoxesService::Stop(grpc::ServerContext*, const box::v1::StopRequest* request,
+grpc::Status BoxesService::Stop(grpc::ServerContext* context, const box::v1::StopRequest* request,
                                 box::v1::StopResponse* response) {
+  if (std::optional<std::string> user = CallerUser(context)) {
+    absl::StatusOr<box::v1::Box> current = manager_->GetBox(request->box_id());
+    if (!current.ok()) return ToGrpcStatus(current.status());
+    if (current->user_id() != *user) return NoSuchBox(request->box_id());
+  }
   absl::StatusOr<box::v1::Box> box = manager_->StopBox(request->box_id(), request->reason());
   if (!box.ok()) return ToGrpcStatus(box.status());
   *response->mutable_box() = *std::move(box);
@@ -40,11 +78,13 @@ grpc::Status BoxesService::Stop(grpc::ServerContext*, const box::v1::StopRequest
 
 grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::WatchRequest*,
                                  grpc::ServerWriter<box::v1::BoxEvent>* writer) {
+  const std::optional<std::string> user = CallerUser(context);
   std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
   grpc::Status status = grpc::Status::OK;
   box::v1::BoxEvent event;
   while (!context->IsCancelled()) {
     if (watcher->Next(&event, absl::Milliseconds(200))) {
+      if (user.has_value() && event.has_box() && event.box().user_id() != *user) continue;
       if (!writer->Write(event)) break;  // the client went away
     } else if (watcher->lost()) {
       status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -54,6 +94,21 @@ grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::Wa
   }
   manager_->Unwatch(watcher);
   return status;
+}
+
+
+grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::HostRequest*,
+                                box::v1::HostResponse* response) {
+  if (CallerUser(context).has_value()) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "the host view is for the backend");
+  }
+  absl::StatusOr<allocator::v1::CapacityResponse> capacity = leases_->Capacity();
+  if (!capacity.ok()) return ToGrpcStatus(capacity.status());
+  absl::StatusOr<allocator::v1::ListResponse> leases = leases_->List();
+  if (!leases.ok()) return ToGrpcStatus(leases.status());
+  *response->mutable_capacity() = *std::move(capacity);
+  *response->mutable_leases() = std::move(*leases->mutable_leases());
+  return grpc::Status::OK;
 }
 
 }  // namespace berth::docker

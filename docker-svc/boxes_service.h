@@ -3,15 +3,26 @@
 
 #include "berth/box/v1/box.grpc.pb.h"
 #include "docker-svc/box_manager.h"
+#include "docker-svc/lease_client.h"
 
 namespace berth::docker {
 
 // berth.box.v1.Boxes over gRPC's synchronous API: a box's create waits on Docker for a few
 // hundred milliseconds, which a thread of the server's pool may well spend. Converts the
 // manager's absl statuses at this edge. Thread-safe.
+//
+// A call carrying the metadata `berth-user: <id>` (the gateway adds it for an end user's token)
+// acts as that user: it sees only boxes whose user_id is <id> (any other is NOT_FOUND, so that
+// existence does not leak), lists and watches only those, and may create boxes only for
+// itself (an empty user_id becomes <id>). Calls without it (the backend, operators on the
+// unix socket) see everything.
+// The metadata key naming the end user a call acts for.
+inline constexpr char kCallerUserMetadata[] = "berth-user";
+
 class BoxesService final : public box::v1::Boxes::Service {
  public:
-  explicit BoxesService(BoxManager* manager) : manager_(manager) {}
+  // `leases` answers Host; both must outlive the service.
+  BoxesService(BoxManager* manager, LeaseClient* leases) : manager_(manager), leases_(leases) {}
 
   grpc::Status Create(grpc::ServerContext* context, const box::v1::CreateRequest* request,
                       box::v1::CreateResponse* response) override;
@@ -25,9 +36,13 @@ class BoxesService final : public box::v1::Boxes::Service {
   // (RESOURCE_EXHAUSTED: watch again).
   grpc::Status Watch(grpc::ServerContext* context, const box::v1::WatchRequest* request,
                      grpc::ServerWriter<box::v1::BoxEvent>* writer) override;
+  // PERMISSION_DENIED for a call acting for an end user.
+  grpc::Status Host(grpc::ServerContext* context, const box::v1::HostRequest* request,
+                    box::v1::HostResponse* response) override;
 
  private:
   BoxManager* const manager_;
+  LeaseClient* const leases_;
 };
 
 }  // namespace berth::docker

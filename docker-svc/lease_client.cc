@@ -49,6 +49,18 @@ class GrpcLeaseClient final : public LeaseClient {
                 [&] { return response; });
   }
 
+  absl::StatusOr<v1::CapacityResponse> Capacity() override {
+    v1::CapacityResponse response;
+    return Call("Capacity", &v1::Allocator::Stub::Capacity, v1::CapacityRequest(), &response,
+                [&] { return response; });
+  }
+
+  absl::StatusOr<v1::ListResponse> List() override {
+    v1::ListResponse response;
+    return Call("List", &v1::Allocator::Stub::List, v1::ListRequest(), &response,
+                [&] { return response; });
+  }
+
  private:
   // One unary call with wait_for_ready and a deadline; `result` extracts the answer.
   template <typename Request, typename Response, typename Result>

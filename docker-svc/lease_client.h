@@ -25,6 +25,8 @@ class LeaseClient {
   virtual absl::Status Release(const std::string& box_id) = 0;
   virtual absl::StatusOr<allocator::v1::ReconcileResponse> Reconcile(
       const allocator::v1::ReconcileRequest& request) = 0;
+  virtual absl::StatusOr<allocator::v1::CapacityResponse> Capacity() = 0;
+  virtual absl::StatusOr<allocator::v1::ListResponse> List() = 0;
 };
 
 // A LeaseClient over gRPC to `address` ("unix:/run/berth/allocator.sock"). Every call waits for

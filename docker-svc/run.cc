@@ -44,7 +44,7 @@ absl::Status Run(const Config& config) {
   RETURN_IF_ERROR(manager->Recover());
   manager->Start();
 
-  BoxesService service(manager.get());
+  BoxesService service(manager.get(), leases.get());
   common::ServeOptions serve;
   serve.name = "docker-svc";
   serve.services = {&service};

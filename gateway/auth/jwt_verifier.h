@@ -1,0 +1,82 @@
+#ifndef BERTH_GATEWAY_AUTH_JWT_VERIFIER_H_
+#define BERTH_GATEWAY_AUTH_JWT_VERIFIER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+
+namespace berth::gateway {
+
+// What the gateway accepts as a caller's JWT (design §6).
+struct JwtConfig {
+  // A PEM "PUBLIC KEY" (SubjectPublicKeyInfo): RSA of at least 2048 bits (enables RS256) or EC
+  // P-256 (enables ES256). Empty: no public key.
+  std::string public_key_pem;
+  // The HS256 shared secret, at least 32 bytes (RFC 7518 §3.2). Empty: no HS256.
+  std::string hs256_secret;
+  // Empty: "iss" is not checked; else it must equal this.
+  std::string issuer;
+  // Empty: "aud" is not checked; else the token's "aud" (a string or an array of strings) must
+  // hold one of these.
+  std::vector<std::string> audiences;
+  // Clock skew allowed on "exp" and "nbf".
+  absl::Duration leeway = absl::Seconds(30);
+};
+
+// Who is calling, from a verified token.
+struct Caller {
+  std::string subject;   // "sub"; may be empty only for a backend token.
+  bool backend = false;  // "scope" (space-separated string, or array of strings) has "backend".
+};
+
+// Verifies bearer JWTs against one JwtConfig. Keys are parsed once by Create; Verify is const
+// and thread-safe (one verifier may serve every request). Movable, not copyable.
+//
+// Accepted algorithms follow the configured keys only: HS256 with the secret; RS256 with an RSA
+// public key; ES256 with an EC P-256 public key. Anything else ("none", HS256 keyed with the
+// public key's PEM text, RS384, ...) is refused, whatever the token's header claims.
+class JwtVerifier {
+ public:
+  // INVALID_ARGUMENT, saying why, for a config with no key, a PEM that is not a supported
+  // public key, a weak key (RSA < 2048 bits, HS256 secret < 32 bytes) or a negative leeway.
+  // `clock` must outlive the verifier.
+  static absl::StatusOr<JwtVerifier> Create(JwtConfig config, const common::Clock* clock);
+
+  JwtVerifier(JwtVerifier&&) noexcept;
+  JwtVerifier& operator=(JwtVerifier&&) noexcept;
+  ~JwtVerifier();
+
+  // Verifies an "Authorization" header value, "Bearer <token>" (scheme case-insensitive).
+  // UNAUTHENTICATED with a short reason (never echoing the token) for: a missing or malformed
+  // header or token, an algorithm the keys do not allow, a bad signature, a token without
+  // "exp", an expired one (now >= exp + leeway), one not yet valid (now < nbf - leeway), a
+  // wrong issuer or audience, a malformed claim, or a missing "sub" on a non-backend token.
+  absl::StatusOr<Caller> Verify(absl::string_view authorization_header) const;
+
+ private:
+  struct Keys;
+  JwtVerifier(JwtConfig config, std::unique_ptr<const Keys> keys, const common::Clock* clock);
+
+  JwtConfig config_;
+  std::unique_ptr<const Keys> keys_;
+  const common::Clock* clock_;
+};
+
+// The JwtConfig the gateway's flags name: the PEM file of --jwt_public_key and the secret file
+// of --jwt_hs256_secret_file (trailing whitespace, e.g. the newline of `echo`, is dropped).
+// An empty file name means that key is not used. NOT_FOUND / UNAVAILABLE (naming the file) when
+// a named file cannot be read; INVALID_ARGUMENT when neither file is named or a named one is
+// empty. The keys themselves are checked by JwtVerifier::Create.
+absl::StatusOr<JwtConfig> LoadJwtConfig(const std::string& public_key_file,
+                                        const std::string& hs256_secret_file,
+                                        const std::string& issuer,
+                                        const std::vector<std::string>& audiences);
+
+}  // namespace berth::gateway
+
+#endif  // BERTH_GATEWAY_AUTH_JWT_VERIFIER_H_

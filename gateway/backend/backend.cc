@@ -1,0 +1,139 @@
+#include "gateway/backend/backend.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
+
+namespace berth::gateway {
+namespace {
+
+grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string FromBuffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (!buffer.Dump(&slices).ok()) return bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+void AddMetadata(grpc::ClientContext& context, const CallMetadata& metadata) {
+  for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
+}
+
+// One unary call's state, alive until its completion callback.
+struct UnaryCall {
+  grpc::ClientContext context;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+};
+
+// A server-streaming call made as a bidi stream of one request (the generic stub's only
+// streaming form); deletes itself once done and no handle is left.
+class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                         public StreamHandle {
+ public:
+  StreamCall(std::string request, const CallMetadata& metadata, Backend::StreamMessage on_message,
+             Backend::StreamDone on_done)
+      : request_(ToBuffer(request)),
+        on_message_(std::move(on_message)),
+        on_done_(std::move(on_done)) {
+    AddMetadata(context_, metadata);
+  }
+
+  void Start(grpc::GenericStub& stub, const std::string& method) {
+    stub.PrepareBidiStreamingCall(&context_, method, grpc::StubOptions(), this);
+    StartWriteLast(&request_, grpc::WriteOptions());
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void Cancel() override { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ends; OnDone follows
+    on_message_(FromBuffer(response_));
+    StartRead(&response_);
+  }
+  void OnWriteDone(bool) override {}
+  void OnDone(const grpc::Status& status) override {
+    on_done_(status);
+    self_.reset();  // may delete this
+  }
+
+  // Keeps the call alive until OnDone, however long the caller keeps its handle.
+  void HoldSelf(std::shared_ptr<StreamCall> self) { self_ = std::move(self); }
+
+ private:
+  grpc::ClientContext context_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  Backend::StreamMessage on_message_;
+  Backend::StreamDone on_done_;
+  std::shared_ptr<StreamCall> self_;
+};
+
+}  // namespace
+
+namespace {
+
+// A backend that restarts is reached again within a second: gRPC's default reconnect backoff
+// grows to two minutes, which would keep answering 503 long after the daemon is back.
+std::shared_ptr<grpc::Channel> NewBackendChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+Backend::Backend(std::string name, const std::string& address)
+    : name_(std::move(name)),
+      channel_(NewBackendChannel(address)),
+      stub_(std::make_unique<grpc::GenericStub>(channel_)) {}
+
+void Backend::Unary(const std::string& method, std::string request, absl::Duration timeout,
+                    const CallMetadata& metadata, UnaryDone done) {
+  auto* call = new UnaryCall;
+  call->request = ToBuffer(request);
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  AddMetadata(call->context, metadata);
+  stub_->UnaryCall(&call->context, method, grpc::StubOptions(), &call->request, &call->response,
+                   [call, done = std::move(done)](grpc::Status status) {
+                     std::string response = status.ok() ? FromBuffer(call->response) : "";
+                     delete call;
+                     done(status, std::move(response));
+                   });
+}
+
+std::shared_ptr<StreamHandle> Backend::ServerStream(const std::string& method,
+                                                    std::string request,
+                                                    const CallMetadata& metadata,
+                                                    StreamMessage on_message,
+                                                    StreamDone on_done) {
+  auto call = std::make_shared<StreamCall>(std::move(request), metadata, std::move(on_message),
+                                           std::move(on_done));
+  call->HoldSelf(call);
+  call->Start(*stub_, method);
+  return call;
+}
+
+void Backend::CheckHealth(absl::Duration timeout, std::function<void(bool serving)> done) {
+  grpc::health::v1::HealthCheckRequest request;
+  Unary("/grpc.health.v1.Health/Check", request.SerializeAsString(), timeout, {},
+        [done = std::move(done)](const grpc::Status& status, std::string response) {
+          grpc::health::v1::HealthCheckResponse answer;
+          done(status.ok() && answer.ParseFromString(response) &&
+               answer.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+        });
+}
+
+}  // namespace berth::gateway

@@ -1,0 +1,335 @@
+#include "gateway/http/http_server.h"
+
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+std::chrono::nanoseconds ToChrono(absl::Duration duration) {
+  return absl::ToChronoNanoseconds(duration);
+}
+
+// An answer the server gives by itself (the request never reached the handler), in the same
+// {"code":..,"message":..} shape as every other error; `grpc_code` as grpc-gateway would map.
+HttpResponse ServerError(http::status status, int grpc_code, const std::string& message) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "application/json");
+  response.keep_alive(false);
+  response.body() = absl::StrCat("{\"code\":", grpc_code, ",\"message\":\"", message, "\"}");
+  response.prepare_payload();
+  return response;
+}
+
+class Session;
+
+// The writer handed to the handler: every call hops onto the session's strand.
+class SessionWriter final : public ResponseWriter {
+ public:
+  explicit SessionWriter(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+  void Send(HttpResponse response) override;
+  void StartStream(HttpResponse head) override;
+  void Chunk(std::string data) override;
+  void End() override;
+  void OnClientGone(std::function<void()> on_close) override;
+
+ private:
+  std::shared_ptr<Session> session_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, ssl::context& tls, RequestHandler* handler,
+          const HttpServerOptions& options)
+      : stream_(std::move(socket), tls), handler_(handler), options_(options) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(ToChrono(self->options_.request_timeout));
+      self->stream_.async_handshake(ssl::stream_base::server,
+                                    [self](beast::error_code error) {
+                                      if (!error) self->DoRead();
+                                    });
+    });
+  }
+
+  template <typename Function>
+  void OnStrand(Function function) {
+    net::post(stream_.get_executor(), std::move(function));
+  }
+
+  // ---- Called on the strand by SessionWriter --------------------------------------------
+  void WriteResponse(HttpResponse response) {
+    if (closed_ || streaming_) return;
+    response.version(version_);
+    response.keep_alive(keep_alive_ && response.keep_alive());
+    response.prepare_payload();
+    auto shared = std::make_shared<HttpResponse>(std::move(response));
+    beast::get_lowest_layer(stream_).expires_after(ToChrono(options_.request_timeout));
+    http::async_write(stream_, *shared,
+                      [self = shared_from_this(), shared](beast::error_code error, size_t) {
+                        if (error || !shared->keep_alive()) return self->Close();
+                        self->DoRead();
+                      });
+  }
+
+  void StartStream(HttpResponse head) {
+    if (closed_ || streaming_) return;
+    streaming_ = true;
+    stream_head_.emplace(head.result(), version_);
+    for (const auto& field : head) stream_head_->set(field.name_string(), field.value());
+    stream_head_->keep_alive(false);  // the stream ends the connection
+    stream_head_->chunked(true);
+    serializer_.emplace(*stream_head_);
+    beast::get_lowest_layer(stream_).expires_never();
+    writing_ = true;
+    http::async_write_header(stream_, *serializer_,
+                             [self = shared_from_this()](beast::error_code error, size_t) {
+                               self->OnStreamWritten(error);
+                             });
+    // Whatever the client sends now (or its hanging up) ends the stream.
+    stream_.async_read_some(net::buffer(probe_), [self = shared_from_this()](
+                                                     beast::error_code, size_t) {
+      self->ClientGone();
+    });
+  }
+
+  void QueueChunk(std::optional<std::string> data) {  // nullopt: the last chunk
+    if (closed_ || !streaming_) return;
+    pending_.push_back(std::move(data));
+    if (!writing_) WriteNextChunk();
+  }
+
+  void SetOnClientGone(std::function<void()> on_close) {
+    if (closed_) {
+      on_close();
+      return;
+    }
+    on_client_gone_ = std::move(on_close);
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->header_limit(options_.max_header_bytes);
+    parser_->body_limit(options_.max_body_bytes);
+    // A new connection's first request must come within the request timeout; a kept-alive
+    // one may idle longer between requests.
+    beast::get_lowest_layer(stream_).expires_after(
+        ToChrono(requests_ == 0 ? options_.request_timeout : options_.idle_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code error, size_t) {
+                       self->OnRead(error);
+                     });
+  }
+
+  void OnRead(beast::error_code error) {
+    if (error == http::error::body_limit) {
+      return WriteResponse(ServerError(http::status::payload_too_large, 3,
+                                       absl::StrCat("the body exceeds ",
+                                                    options_.max_body_bytes, " bytes")));
+    }
+    if (error == http::error::header_limit) {
+      return WriteResponse(ServerError(http::status::request_header_fields_too_large, 3,
+                                       absl::StrCat("the header exceeds ",
+                                                    options_.max_header_bytes, " bytes")));
+    }
+    if (error && error.category() == http::make_error_code(http::error::bad_target).category() &&
+        error != http::error::end_of_stream && error != http::error::partial_message) {
+      return WriteResponse(ServerError(http::status::bad_request, 3, "malformed HTTP request"));
+    }
+    if (error) return Close();  // hung up, timed out, TLS failure
+    ++requests_;
+    HttpRequest request = parser_->release();
+    version_ = request.version();
+    keep_alive_ = request.keep_alive();
+    beast::get_lowest_layer(stream_).expires_never();
+    handler_->Handle(std::move(request),
+                     std::make_shared<SessionWriter>(shared_from_this()));
+  }
+
+  void WriteNextChunk() {
+    if (pending_.empty() || closed_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    std::optional<std::string> next = std::move(pending_.front());
+    pending_.pop_front();
+    auto done = [self = shared_from_this()](beast::error_code error, size_t) {
+      self->OnStreamWritten(error);
+    };
+    if (!next.has_value()) {
+      ended_ = true;
+      net::async_write(stream_, http::make_chunk_last(), std::move(done));
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(*next));
+    net::async_write(stream_, http::make_chunk(net::buffer(*data)),
+                     [data, done = std::move(done)](beast::error_code error, size_t n) {
+                       done(error, n);
+                     });
+  }
+
+  void OnStreamWritten(beast::error_code error) {
+    if (error) return ClientGone();
+    if (ended_) return Close();
+    WriteNextChunk();
+  }
+
+  void ClientGone() {
+    if (!ended_ && on_client_gone_) {
+      auto on_close = std::move(on_client_gone_);
+      on_client_gone_ = nullptr;
+      on_close();
+    }
+    Close();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  RequestHandler* const handler_;
+  const HttpServerOptions& options_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  int requests_ = 0;
+  bool closed_ = false;
+  // Streaming state.
+  bool streaming_ = false;
+  bool writing_ = false;
+  bool ended_ = false;
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+  std::deque<std::optional<std::string>> pending_;
+  std::function<void()> on_client_gone_;
+  char probe_[64];
+};
+
+void SessionWriter::Send(HttpResponse response) {
+  session_->OnStrand([session = session_, response = std::move(response)]() mutable {
+    session->WriteResponse(std::move(response));
+  });
+}
+void SessionWriter::StartStream(HttpResponse head) {
+  session_->OnStrand([session = session_, head = std::move(head)]() mutable {
+    session->StartStream(std::move(head));
+  });
+}
+void SessionWriter::Chunk(std::string data) {
+  session_->OnStrand([session = session_, data = std::move(data)]() mutable {
+    session->QueueChunk(std::move(data));
+  });
+}
+void SessionWriter::End() {
+  session_->OnStrand([session = session_] { session->QueueChunk(std::nullopt); });
+}
+void SessionWriter::OnClientGone(std::function<void()> on_close) {
+  session_->OnStrand([session = session_, on_close = std::move(on_close)]() mutable {
+    session->SetOnClientGone(std::move(on_close));
+  });
+}
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& io, ssl::context& tls, RequestHandler* handler,
+           HttpServerOptions options)
+      : io_(io), tls_(tls), handler_(handler), options_(std::move(options)), acceptor_(io) {}
+
+  absl::Status Listen(const tcp::endpoint& endpoint) {
+    beast::error_code error;
+    acceptor_.open(endpoint.protocol(), error);
+    if (!error) acceptor_.set_option(net::socket_base::reuse_address(true), error);
+    if (!error) acceptor_.bind(endpoint, error);
+    if (!error) acceptor_.listen(net::socket_base::max_listen_connections, error);
+    if (error) {
+      return absl::UnavailableError(absl::StrCat("listen on ", endpoint.address().to_string(),
+                                                 ":", endpoint.port(), ": ", error.message()));
+    }
+    return absl::OkStatus();
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](
+                                                      beast::error_code error, tcp::socket socket) {
+      if (!error) {
+        socket.set_option(tcp::no_delay(true), error);
+        std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_)
+            ->Run();
+      }
+      if (self->acceptor_.is_open()) self->Accept();
+    });
+  }
+
+ private:
+  net::io_context& io_;
+  ssl::context& tls_;
+  RequestHandler* const handler_;
+  const HttpServerOptions options_;
+  tcp::acceptor acceptor_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                             ssl::context* tls,
+                                                             RequestHandler* handler) {
+  beast::error_code error;
+  const net::ip::address address = net::ip::make_address(options.address, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an IP address: \"", options.address, "\""));
+  }
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  auto listener = std::make_shared<Listener>(server->io_, *tls, handler, options);
+  if (absl::Status listening = listener->Listen(tcp::endpoint(address, options.port));
+      !listening.ok()) {
+    return listening;
+  }
+  server->port_ = listener->port();
+  listener->Accept();
+  server->listener_ = listener;
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    server->threads_.emplace_back([io = &server->io_] { io->run(); });
+  }
+  return server;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  io_.stop();
+  for (std::thread& thread : threads_) thread.join();
+  listener_.reset();
+}
+
+}  // namespace berth::gateway

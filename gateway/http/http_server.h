@@ -1,0 +1,87 @@
+#ifndef BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
+#define BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace berth::gateway {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// How one request is answered: either Send() once, or StartStream(), any number of Chunk()
+// and End(). Every method may be called from any thread; the connection does the I/O on its
+// own strand. After the client is gone the calls do nothing.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  virtual void Send(HttpResponse response) = 0;
+  // A chunked response: `head`'s status and headers, its body ignored.
+  virtual void StartStream(HttpResponse head) = 0;
+  virtual void Chunk(std::string data) = 0;
+  virtual void End() = 0;
+  // Runs `on_close` (once, on the connection's strand) if the client goes away before End().
+  virtual void OnClientGone(std::function<void()> on_close) = 0;
+};
+
+// Answers requests. Handle() must not block: it hands slow work elsewhere and answers later
+// through the writer.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  virtual void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) = 0;
+};
+
+struct HttpServerOptions {
+  std::string address = "0.0.0.0";
+  uint16_t port = 4678;  // 0: any free port (see HttpServer::port())
+  int threads = 2;
+  // Larger bodies are answered 413, larger header blocks 431, both without reading further.
+  uint64_t max_body_bytes = 1 << 20;
+  uint32_t max_header_bytes = 16 << 10;
+  // A request (handshake, then header and body) must arrive within this, else the connection
+  // is closed; an idle keep-alive connection is closed after idle_timeout.
+  absl::Duration request_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(60);
+};
+
+// An asynchronous HTTPS/1.1 server (Boost.Beast over Asio): TLS always, keep-alive, one
+// request at a time per connection, no thread per request. Thread-safe.
+class HttpServer {
+ public:
+  // Binds, listens and starts serving on `options.threads` threads. `tls` and `handler` must
+  // outlive the server. UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                           boost::asio::ssl::context* tls,
+                                                           RequestHandler* handler);
+  // Stop().
+  ~HttpServer();
+
+  uint16_t port() const { return port_; }
+  // Stops accepting, closes every connection and joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  HttpServer() = default;
+
+  boost::asio::io_context io_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::shared_ptr<void> listener_;
+  bool stopped_ = false;
+};
+
+}  // namespace berth::gateway
+
+#endif  // BERTH_GATEWAY_HTTP_HTTP_SERVER_H_

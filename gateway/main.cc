@@ -1,0 +1,73 @@
+// gateway: Berth's HTTPS/JSON front door.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "gateway/server/run.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, http_listen, "0.0.0.0:4678", "HTTPS listen address, IP:PORT");
+ABSL_FLAG(std::string, boxes, "unix:/run/berth/boxes.sock", "docker-svc's address");
+ABSL_FLAG(std::string, allocator, "unix:/run/berth/allocator.sock", "allocator-svc's address");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; empty: the gateway's own");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, state_dir, "/var/lib/berth/gateway",
+          "where the gateway's own certificate is kept");
+ABSL_FLAG(std::string, jwt_public_key, "", "PEM public key (RS256 or ES256) of JWTs");
+ABSL_FLAG(std::string, jwt_hs256_secret_file, "", "file holding the HS256 secret of JWTs");
+ABSL_FLAG(std::string, jwt_issuer, "", "required JWT iss; empty: not checked");
+ABSL_FLAG(std::vector<std::string>, jwt_audience, {}, "accepted JWT aud values; empty: any");
+ABSL_FLAG(bool, insecure_no_auth, false, "no authentication at all (development only)");
+ABSL_FLAG(std::vector<std::string>, cors_origins, {"*"}, "origins browsers may call from");
+ABSL_FLAG(uint64_t, max_body, 1 << 20, "largest request body in bytes (larger: 413)");
+ABSL_FLAG(absl::Duration, request_timeout, absl::Seconds(10),
+          "deadline of a backend call whose route sets none");
+ABSL_FLAG(int32_t, threads, 2, "HTTP server threads");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Berth gateway: HTTPS/JSON in front of docker-svc");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::Status status = berth::common::InitLogging("gateway", absl::GetFlag(FLAGS_log_level));
+      !status.ok()) {
+    fprintf(stderr, "gateway: %s\n", status.ToString().c_str());
+    return EXIT_FAILURE;
+  }
+  berth::gateway::GatewayConfig config;
+  const std::string listen = absl::GetFlag(FLAGS_http_listen);
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port > 65535) {
+    spdlog::error("bad flags: --http_listen must be IP:PORT, not \"{}\"", listen);
+    return EXIT_FAILURE;
+  }
+  config.http_address = listen.substr(0, colon);
+  config.http_port = static_cast<uint16_t>(port);
+  config.boxes = absl::GetFlag(FLAGS_boxes);
+  config.allocator = absl::GetFlag(FLAGS_allocator);
+  config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key = absl::GetFlag(FLAGS_tls_key);
+  config.state_dir = absl::GetFlag(FLAGS_state_dir);
+  config.jwt_public_key = absl::GetFlag(FLAGS_jwt_public_key);
+  config.jwt_hs256_secret_file = absl::GetFlag(FLAGS_jwt_hs256_secret_file);
+  config.jwt_issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  config.jwt_audiences = absl::GetFlag(FLAGS_jwt_audience);
+  config.insecure_no_auth = absl::GetFlag(FLAGS_insecure_no_auth);
+  config.cors_origins = absl::GetFlag(FLAGS_cors_origins);
+  config.max_body_bytes = absl::GetFlag(FLAGS_max_body);
+  config.request_timeout = absl::GetFlag(FLAGS_request_timeout);
+  config.threads = absl::GetFlag(FLAGS_threads);
+  if (absl::Status status = berth::gateway::RunGateway(config); !status.ok()) {
+    spdlog::error("gateway: {}", status.ToString());
+    return EXIT_FAILURE;
+  }
+  return EXIT_SUCCESS;
+}

@@ -1,0 +1,64 @@
+#ifndef BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_
+#define BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "gateway/auth/jwt_verifier.h"
+#include "gateway/backend/backend.h"
+#include "gateway/http/http_server.h"
+#include "gateway/routing/route_table.h"
+#include "gateway/server/metrics.h"
+
+namespace berth::gateway {
+
+struct GatewayHandlerOptions {
+  // nullopt: --insecure_no_auth, every caller has the backend role.
+  std::optional<JwtVerifier> verifier;
+  // Origins allowed by CORS; "*" allows any.
+  std::vector<std::string> cors_origins = {"*"};
+  // Deadline of a unary call whose route sets none.
+  absl::Duration default_timeout = absl::Seconds(10);
+};
+
+// Answers every HTTP request of the gateway:
+//   GET /healthz   200 while the process runs;
+//   GET /readyz    200 when docker-svc and allocator-svc answer a health check, else 503;
+//   GET /metrics   Prometheus text (metrics.h);
+//   OPTIONS        CORS preflight, 204;
+//   /v1/...        the routes declared in the protos (berth.api.http), after the caller's
+//                  Bearer JWT is verified: translated into one RPC on docker-svc, its answer
+//                  into JSON. An end user's token (no "backend" scope) acts as its subject
+//                  (metadata berth-user), which docker-svc enforces.
+// Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h.
+// Thread-safe; nothing blocks a server thread.
+class GatewayHandler final : public RequestHandler {
+ public:
+  GatewayHandler(routing::RouteTable routes, Backend* boxes, Backend* allocator,
+                 GatewayHandlerOptions options);
+
+  void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  struct Exchange;
+  void HandleRoute(std::shared_ptr<Exchange> exchange);
+  void HandleReady(std::shared_ptr<Exchange> exchange);
+  void Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response);
+  void FinishError(const std::shared_ptr<Exchange>& exchange, const absl::Status& status);
+  // The Access-Control-Allow-Origin value for `origin`, or "" when it is not allowed.
+  std::string AllowedOrigin(const std::string& origin) const;
+
+  const routing::RouteTable routes_;
+  Backend* const boxes_;
+  Backend* const allocator_;
+  const GatewayHandlerOptions options_;
+  Metrics metrics_;
+};
+
+}  // namespace berth::gateway
+
+#endif  // BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_

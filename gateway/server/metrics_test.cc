@@ -1,0 +1,42 @@
+#include "gateway/server/metrics.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace berth::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MetricsTest, RendersCountersHistogramsAndTheGauge) {
+  Metrics metrics;
+  metrics.RequestStarted();
+  metrics.RequestStarted();
+  metrics.RequestStarted();
+  metrics.RequestFinished("GET /v1/boxes/{box_id}", 200, absl::Milliseconds(3));
+  metrics.RequestFinished("GET /v1/boxes/{box_id}", 404, absl::Milliseconds(30));
+  metrics.BackendError("docker-svc", "UNAVAILABLE");
+  const std::string text = metrics.Render();
+  EXPECT_THAT(text, HasSubstr("berth_gateway_requests_total{route=\"GET /v1/boxes/{box_id}\","
+                              "code=\"200\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("code=\"404\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE berth_gateway_request_duration_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("route=\"GET /v1/boxes/{box_id}\",le=\"0.005\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("route=\"GET /v1/boxes/{box_id}\",le=\"0.05\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("route=\"GET /v1/boxes/{box_id}\",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_request_duration_seconds_count{route=\"GET "
+                              "/v1/boxes/{box_id}\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_requests_in_flight 1\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_backend_errors_total{backend=\"docker-svc\","
+                              "code=\"UNAVAILABLE\"} 1\n"));
+}
+
+TEST(MetricsTest, LabelValuesAreEscaped) {
+  Metrics metrics;
+  metrics.RequestStarted();
+  metrics.RequestFinished("odd \"route\"\\\n", 400, absl::Milliseconds(1));
+  EXPECT_THAT(metrics.Render(), HasSubstr("route=\"odd \\\"route\\\"\\\\\\n\""));
+}
+
+}  // namespace
+}  // namespace berth::gateway

@@ -1,0 +1,112 @@
+#include "gateway/server/run.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "absl/strings/str_join.h"
+#include "berth/box/v1/box.pb.h"
+#include "common/clock.h"
+#include "common/daemon.h"
+#include "common/status_macros.h"
+#include "gateway/server/gateway_handler.h"
+#include "gateway/tls/certificate.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+namespace {
+
+absl::StatusOr<Certificate> GetCertificate(const GatewayConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (!config.tls_cert.empty()) return LoadCertificate(config.tls_cert, config.tls_key);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return LoadOrCreateSelfSigned(config.state_dir, host);
+}
+
+absl::Status ConfigureTls(boost::asio::ssl::context& tls, const Certificate& certificate) {
+  boost::system::error_code error;
+  tls.set_options(boost::asio::ssl::context::default_workarounds |
+                      boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
+                      boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1,
+                  error);
+  if (!error) {
+    tls.use_certificate_chain(
+        boost::asio::buffer(certificate.chain_pem.data(), certificate.chain_pem.size()), error);
+  }
+  if (!error) {
+    tls.use_private_key(boost::asio::buffer(certificate.key_pem.data(), certificate.key_pem.size()),
+                        boost::asio::ssl::context::pem, error);
+  }
+  if (error) return absl::InvalidArgumentError("TLS setup: " + error.message());
+  return absl::OkStatus();
+}
+
+void Notify(const char* state) { sd_notify(0, state); }
+
+}  // namespace
+
+absl::Status RunGateway(const GatewayConfig& config) {
+  common::PrepareDaemonProcess();
+  ASSIGN_OR_RETURN(Certificate certificate, GetCertificate(config));
+  spdlog::info("TLS certificate SHA-256 fingerprint {}", certificate.fingerprint);
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_server);
+  RETURN_IF_ERROR(ConfigureTls(tls, certificate));
+
+  common::SystemClock clock;
+  GatewayHandlerOptions options;
+  options.cors_origins = config.cors_origins;
+  options.default_timeout = config.request_timeout;
+  if (config.insecure_no_auth) {
+    spdlog::warn("*** --insecure_no_auth: every caller may do everything; development only ***");
+  } else {
+    ASSIGN_OR_RETURN(JwtConfig jwt,
+                     LoadJwtConfig(config.jwt_public_key, config.jwt_hs256_secret_file,
+                                   config.jwt_issuer, config.jwt_audiences));
+    ASSIGN_OR_RETURN(JwtVerifier verifier, JwtVerifier::Create(std::move(jwt), &clock));
+    options.verifier.emplace(std::move(verifier));
+  }
+  const google::protobuf::ServiceDescriptor* boxes_service =
+      box::v1::Box::descriptor()->file()->FindServiceByName("Boxes");
+  ASSIGN_OR_RETURN(routing::RouteTable routes, routing::RouteTable::Create({boxes_service}));
+  Backend boxes("docker-svc", config.boxes);
+  Backend allocator("allocator-svc", config.allocator);
+  GatewayHandler handler(std::move(routes), &boxes, &allocator, std::move(options));
+
+  HttpServerOptions server_options;
+  server_options.address = config.http_address;
+  server_options.port = config.http_port;
+  server_options.threads = config.threads;
+  server_options.max_body_bytes = config.max_body_bytes;
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
+                   HttpServer::Start(server_options, &tls, &handler));
+  spdlog::info("gateway serving https on {}:{}", config.http_address, server->port());
+  Notify("READY=1\nSTATUS=serving");
+
+  // Watchdog pings from this thread's sigtimedwait loop, while the server threads run.
+  uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  const absl::Duration tick =
+      watchdog ? absl::Microseconds(static_cast<int64_t>(watchdog_usec)) / 2 : absl::Seconds(60);
+  int signal_number = -1;
+  while (signal_number < 0) {
+    const timespec timeout = absl::ToTimespec(tick);
+    signal_number = sigtimedwait(&signals, nullptr, &timeout);
+    if (watchdog) Notify("WATCHDOG=1");
+  }
+  spdlog::info("gateway stopping on signal {}", signal_number);
+  Notify("STOPPING=1");
+  server->Stop();
+  spdlog::info("gateway stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace berth::gateway

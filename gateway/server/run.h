@@ -1,0 +1,40 @@
+#ifndef BERTH_GATEWAY_SERVER_RUN_H_
+#define BERTH_GATEWAY_SERVER_RUN_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace berth::gateway {
+
+struct GatewayConfig {
+  std::string http_address = "0.0.0.0";
+  uint16_t http_port = 4678;
+  std::string boxes = "unix:/run/berth/boxes.sock";
+  std::string allocator = "unix:/run/berth/allocator.sock";
+  // Both set: the operator's certificate. Both empty: the gateway's own, in state_dir.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string state_dir = "/var/lib/berth/gateway";
+  std::string jwt_public_key;
+  std::string jwt_hs256_secret_file;
+  std::string jwt_issuer;
+  std::vector<std::string> jwt_audiences;
+  bool insecure_no_auth = false;
+  std::vector<std::string> cors_origins = {"*"};
+  uint64_t max_body_bytes = 1 << 20;
+  absl::Duration request_timeout = absl::Seconds(10);
+  int threads = 2;
+};
+
+// Runs the gateway until SIGTERM/SIGINT: loads or makes its certificate (logging its SHA-256
+// fingerprint), builds the routes from the protos, serves HTTPS, sends READY=1 to systemd once
+// it listens, WATCHDOG=1 while it runs, STOPPING=1 on the signal. OK after a clean stop, or why
+// it could not start (bad flags, certificate, keys, address in use).
+absl::Status RunGateway(const GatewayConfig& config);
+
+}  // namespace berth::gateway
+
+#endif  // BERTH_GATEWAY_SERVER_RUN_H_
