@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine (as root), builds Berth and runs it in the
-# foreground: allocator-svc and docker-svc on the default sockets in /run/berth/, state in
-# /var/lib/berth/, the demo app profile in /etc/berth/apps/, and one demo box. Ctrl-C stops the
-# daemons cleanly; boxes keep running (a restart adopts them) until stopped with
-# `berthctl stop <box id>`.
+# foreground: allocator-svc and docker-svc on the default sockets in /run/berth/, the gateway on
+# https://0.0.0.0:4678 (its own self-signed certificate; JWTs signed with the HS256 secret in
+# /etc/berth/gateway-jwt.secret, made once), state in /var/lib/berth/, the demo app profile in
+# /etc/berth/apps/, and one demo box created through the gateway. Ctrl-C stops the daemons
+# cleanly; boxes keep running (a restart adopts them) until stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,6 +16,19 @@ berthctl="$build_dir/tools/berthctl"
 
 mkdir -p /etc/berth/apps /var/lib/berth
 [ -e /etc/berth/apps/test-box.textproto ] || cp deploy/apps/test-box.textproto /etc/berth/apps/
+secret_file=/etc/berth/gateway-jwt.secret
+if [ ! -s "$secret_file" ]; then
+  (umask 077 && openssl rand -hex 32 >"$secret_file")
+fi
+
+# A backend token for the demo: HS256 over the secret, valid for a day.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt_header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+jwt_claims=$(printf '{"sub":"demo-operator","scope":"backend","exp":%d}' \
+  "$(($(date +%s) + 86400))" | b64url)
+jwt_signature=$(printf '%s.%s' "$jwt_header" "$jwt_claims" |
+  openssl dgst -sha256 -hmac "$(tr -d '[:space:]' <"$secret_file")" -binary | b64url)
+token="$jwt_header.$jwt_claims.$jwt_signature"
 
 pids=()
 stop() {
@@ -34,15 +48,23 @@ pids+=($!)
   --allocator=unix:/run/berth/allocator.sock --apps_dir=/etc/berth/apps \
   --boxes_dir=/var/lib/berth/boxes &
 pids+=($!)
+"$build_dir/gateway/server/gateway" --http_listen=0.0.0.0:4678 \
+  --boxes=unix:/run/berth/boxes.sock --allocator=unix:/run/berth/allocator.sock \
+  --state_dir=/var/lib/berth/gateway --jwt_hs256_secret_file="$secret_file" &
+pids+=($!)
 
-# The demo box: berthctl waits for docker-svc to serve (it recovers existing boxes first).
-if "$berthctl" get demo --timeout=180s >/dev/null 2>&1; then
-  echo "demo box already running:"
-  "$berthctl" get demo
-else
-  echo "demo box:"
-  "$berthctl" create --app=test-box --box_id=demo --user_id=demo-user --wait_for_ready \
-    --timeout=180s
-fi
-echo "Berth is running; try: $berthctl list   (Ctrl-C stops the daemons)"
+# The demo box, through the gateway once docker-svc is ready (it recovers existing boxes first).
+for _ in $(seq 1 180); do
+  curl -skf https://127.0.0.1:4678/readyz >/dev/null && break
+  sleep 1
+done
+echo "demo box:"
+curl -sk -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"app":"test-box","boxId":"demo","userId":"demo-user","waitForReady":true}' \
+  https://127.0.0.1:4678/v1/boxes
+echo
+echo "Berth is running. Try:"
+echo "  curl -sk -H \"Authorization: Bearer $token\" https://127.0.0.1:4678/v1/boxes"
+echo "  $berthctl list"
+echo "(Ctrl-C stops the daemons)"
 wait -n "${pids[@]}"
