@@ -35,7 +35,15 @@ grpc::Status BoxesService::Create(grpc::ServerContext* context,
     scoped.set_user_id(*user);
   }
   absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(scoped);
-  if (!created.ok()) return ToGrpcStatus(created.status());
+  if (!created.ok()) {
+    if (created.status().code() == absl::StatusCode::kAlreadyExists &&
+        CallerUser(context).has_value()) {
+      // Whose box it is stays hidden from an end user, as Get hides it.
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          absl::StrCat("box ", scoped.box_id(), " exists already"));
+    }
+    return ToGrpcStatus(created.status());
+  }
   *response = *std::move(created);
   return grpc::Status::OK;
 }

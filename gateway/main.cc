@@ -30,6 +30,8 @@ ABSL_FLAG(uint64_t, max_body, 1 << 20, "largest request body in bytes (larger: 4
 ABSL_FLAG(absl::Duration, request_timeout, absl::Seconds(10),
           "deadline of a backend call whose route sets none");
 ABSL_FLAG(int32_t, threads, 2, "HTTP server threads");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "after SIGTERM, how long requests already received may take to be answered");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
 
 int main(int argc, char** argv) {
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   config.max_body_bytes = absl::GetFlag(FLAGS_max_body);
   config.request_timeout = absl::GetFlag(FLAGS_request_timeout);
   config.threads = absl::GetFlag(FLAGS_threads);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (absl::Status status = berth::gateway::RunGateway(config); !status.ok()) {
     spdlog::error("gateway: {}", status.ToString());
     return EXIT_FAILURE;

@@ -1,5 +1,6 @@
 #include "gateway/http/http_server.h"
 
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -58,8 +59,12 @@ class SessionWriter final : public ResponseWriter {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, ssl::context& tls, RequestHandler* handler,
-          const HttpServerOptions& options)
-      : stream_(std::move(socket), tls), handler_(handler), options_(options) {}
+          const HttpServerOptions& options, std::shared_ptr<std::atomic<int>> unanswered)
+      : stream_(std::move(socket), tls),
+        handler_(handler),
+        options_(options),
+        unanswered_(std::move(unanswered)) {}
+  ~Session() { Answered(); }
 
   void Run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -86,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(stream_).expires_after(ToChrono(options_.request_timeout));
     http::async_write(stream_, *shared,
                       [self = shared_from_this(), shared](beast::error_code error, size_t) {
+                        self->Answered();
                         if (error || !shared->keep_alive()) return self->Close();
                         self->DoRead();
                       });
@@ -94,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartStream(HttpResponse head) {
     if (closed_ || streaming_) return;
     streaming_ = true;
+    Answered();  // a stream is not waited for at shutdown
     stream_head_.emplace(head.result(), version_);
     for (const auto& field : head) stream_head_->set(field.name_string(), field.value());
     stream_head_->keep_alive(false);  // the stream ends the connection
@@ -158,6 +165,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (error) return Close();  // hung up, timed out, TLS failure
     ++requests_;
+    awaiting_answer_ = true;
+    unanswered_->fetch_add(1);
     HttpRequest request = parser_->release();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -204,9 +213,17 @@ class Session : public std::enable_shared_from_this<Session> {
     Close();
   }
 
+  // The request read last has its answer written (or never will); counted once.
+  void Answered() {
+    if (!awaiting_answer_) return;
+    awaiting_answer_ = false;
+    unanswered_->fetch_sub(1);
+  }
+
   void Close() {
     if (closed_) return;
     closed_ = true;
+    Answered();
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
@@ -215,6 +232,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::ssl_stream<beast::tcp_stream> stream_;
   RequestHandler* const handler_;
   const HttpServerOptions& options_;
+  const std::shared_ptr<std::atomic<int>> unanswered_;
+  bool awaiting_answer_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   unsigned version_ = 11;
@@ -259,8 +278,13 @@ void SessionWriter::OnClientGone(std::function<void()> on_close) {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& io, ssl::context& tls, RequestHandler* handler,
-           HttpServerOptions options)
-      : io_(io), tls_(tls), handler_(handler), options_(std::move(options)), acceptor_(io) {}
+           HttpServerOptions options, std::shared_ptr<std::atomic<int>> unanswered)
+      : io_(io),
+        tls_(tls),
+        handler_(handler),
+        options_(std::move(options)),
+        unanswered_(std::move(unanswered)),
+        acceptor_(io) {}
 
   absl::Status Listen(const tcp::endpoint& endpoint) {
     beast::error_code error;
@@ -275,13 +299,20 @@ class Listener : public std::enable_shared_from_this<Listener> {
     return absl::OkStatus();
   }
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  void Close() {
+    net::post(io_, [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->acceptor_.close(ignored);
+    });
+  }
 
   void Accept() {
     acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](
                                                       beast::error_code error, tcp::socket socket) {
       if (!error) {
         socket.set_option(tcp::no_delay(true), error);
-        std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_)
+        std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_,
+                                  self->unanswered_)
             ->Run();
       }
       if (self->acceptor_.is_open()) self->Accept();
@@ -293,6 +324,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   ssl::context& tls_;
   RequestHandler* const handler_;
   const HttpServerOptions options_;
+  const std::shared_ptr<std::atomic<int>> unanswered_;
   tcp::acceptor acceptor_;
 };
 
@@ -308,7 +340,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
         absl::StrCat("not an IP address: \"", options.address, "\""));
   }
   std::unique_ptr<HttpServer> server(new HttpServer());
-  auto listener = std::make_shared<Listener>(server->io_, *tls, handler, options);
+  auto listener =
+      std::make_shared<Listener>(server->io_, *tls, handler, options, server->unanswered_);
   if (absl::Status listening = listener->Listen(tcp::endpoint(address, options.port));
       !listening.ok()) {
     return listening;
@@ -316,6 +349,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   server->port_ = listener->port();
   listener->Accept();
   server->listener_ = listener;
+  server->stop_accepting_ = [listener] { listener->Close(); };
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     server->threads_.emplace_back([io = &server->io_] { io->run(); });
   }
@@ -324,9 +358,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 
 HttpServer::~HttpServer() { Stop(); }
 
+void HttpServer::StopAccepting() {
+  if (stop_accepting_) stop_accepting_();
+}
+
 void HttpServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  work_.reset();
   io_.stop();
   for (std::thread& thread : threads_) thread.join();
   listener_.reset();

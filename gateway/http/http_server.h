@@ -1,6 +1,7 @@
 #ifndef BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
 #define BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http.hpp>
@@ -69,6 +71,10 @@ class HttpServer {
   ~HttpServer();
 
   uint16_t port() const { return port_; }
+  // Stops accepting new connections; requests already received are still answered.
+  void StopAccepting();
+  // Requests read whose answer is not yet written (event streams count only until they start).
+  int unanswered_requests() const { return unanswered_->load(); }
   // Stops accepting, closes every connection and joins the threads. Idempotent.
   void Stop();
 
@@ -76,9 +82,15 @@ class HttpServer {
   HttpServer() = default;
 
   boost::asio::io_context io_;
+  // Keeps the threads running while no I/O is pending: a connection waiting for its handler's
+  // answer has none, and once the acceptor is closed nothing else would be.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(io_);
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::shared_ptr<void> listener_;
+  std::function<void()> stop_accepting_;
+  std::shared_ptr<std::atomic<int>> unanswered_ = std::make_shared<std::atomic<int>>(0);
   bool stopped_ = false;
 };
 

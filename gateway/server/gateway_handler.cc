@@ -10,6 +10,7 @@
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/transcoder.h"
 #include "google/protobuf/message.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::gateway {
 namespace {
@@ -198,6 +199,7 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
   boxes_->Unary(route.grpc_path, (*message)->SerializeAsString(), timeout, metadata,
                 [this, exchange, prototype, success](const grpc::Status& status,
                                                      std::string bytes) {
+                  spdlog::debug("{} answered: {}", exchange->route_label, status.error_code());
                   if (!status.ok()) {
                     metrics_.BackendError(boxes_->name(), std::to_string(status.error_code()));
                     return FinishError(exchange, common::FromGrpcStatus(status));

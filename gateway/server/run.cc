@@ -104,6 +104,16 @@ absl::Status RunGateway(const GatewayConfig& config) {
   }
   spdlog::info("gateway stopping on signal {}", signal_number);
   Notify("STOPPING=1");
+  // Requests already received are answered (within the grace); event streams are ended.
+  server->StopAccepting();
+  const absl::Time deadline = absl::Now() + config.shutdown_grace;
+  while (server->unanswered_requests() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (server->unanswered_requests() > 0) {
+    spdlog::warn("dropping {} requests still unanswered after the grace",
+                 server->unanswered_requests());
+  }
   server->Stop();
   spdlog::info("gateway stopped");
   return absl::OkStatus();

@@ -27,12 +27,15 @@ struct GatewayConfig {
   uint64_t max_body_bytes = 1 << 20;
   absl::Duration request_timeout = absl::Seconds(10);
   int threads = 2;
+  // After SIGTERM, how long requests already received may take to be answered.
+  absl::Duration shutdown_grace = absl::Seconds(10);
 };
 
 // Runs the gateway until SIGTERM/SIGINT: loads or makes its certificate (logging its SHA-256
 // fingerprint), builds the routes from the protos, serves HTTPS, sends READY=1 to systemd once
-// it listens, WATCHDOG=1 while it runs, STOPPING=1 on the signal. OK after a clean stop, or why
-// it could not start (bad flags, certificate, keys, address in use).
+// it listens, WATCHDOG=1 while it runs; on the signal STOPPING=1, no new connections, requests
+// already received answered within shutdown_grace, event streams ended. OK after a clean stop,
+// or why it could not start (bad flags, certificate, keys, address in use).
 absl::Status RunGateway(const GatewayConfig& config);
 
 }  // namespace berth::gateway

@@ -1,0 +1,226 @@
+// Issue 4, acceptance 3: each gRPC code of design §6, produced by the real backends, reaches
+// the HTTP client as its status with the body {"code":<grpc code>,"message":".."}.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "berth/box/v1/box.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/gateway_test_host.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = ::berth::box::v1;
+
+// gRPC codes, as the body's "code" carries them.
+constexpr int kDeadlineExceeded = 4;
+constexpr int kInvalidArgument = 3;
+constexpr int kNotFound = 5;
+constexpr int kAlreadyExists = 6;
+constexpr int kPermissionDenied = 7;
+constexpr int kResourceExhausted = 8;
+constexpr int kFailedPrecondition = 9;
+constexpr int kUnavailable = 14;
+constexpr int kUnauthenticated = 16;
+
+// The test box's profile with an image that is not on this host (Berth never pulls).
+constexpr char kGhostProfile[] = R"pb(
+  name: "ghost"
+  image: "berth/no-such-image:never"
+  ports { port: 32261 protocol: PROTOCOL_TCP }
+  env { key: "BERTH_MAPPINGS_DIR" value: "/whist/resourceMappings" }
+  tty: true
+)pb";
+
+// The test box waiting for a readiness marker it never writes, for 2 s.
+constexpr char kNeverReadyProfile[] = R"pb(
+  name: "never-ready"
+  image: "berth/test-box:latest"
+  ports { port: 32261 protocol: PROTOCOL_TCP }
+  env { key: "BERTH_MAPPINGS_DIR" value: "/whist/resourceMappings" }
+  env { key: "BERTH_READY_MARKER" value: "done_sleeping_until_X_clients" }
+  readiness_marker: "a_marker_never_written"
+  readiness_timeout_seconds: 2
+  stop_grace_seconds: 1
+  tty: true
+)pb";
+
+class GatewayErrorsTest : public GatewayTest {};
+
+// NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED and PERMISSION_DENIED, all on one connection.
+TEST_F(GatewayErrorsTest, NotFoundInvalidArgumentUnauthenticatedPermissionDenied) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  const std::string backend = BackendToken();
+  const std::string unknown = BoxId("no-such-box");
+  std::vector<HttpResult> results = Calls({
+      Get("/v1/boxes/" + unknown, backend),
+      Delete("/v1/boxes/" + unknown, backend),
+      Post("/v1/boxes", R"({"app":"no-such-app"})", backend),
+      Post("/v1/boxes", R"({"app":"test-box","boxId":"bad id!"})", backend),
+      Get("/v1/boxes"),
+      Post("/v1/boxes",
+           absl::StrCat(R"({"app":"test-box","boxId":")", BoxId("x"), R"(","userId":"bob"})"),
+           UserToken("alice")),
+      Get("/v1/boxes", backend),
+  });
+  ASSERT_EQ(results.size(), 7u);
+  {
+    SCOPED_TRACE("NOT_FOUND: get an unknown box");
+    ExpectError(results[0], 404, kNotFound, unknown);
+  }
+  {
+    SCOPED_TRACE("NOT_FOUND: delete an unknown box");
+    ExpectError(results[1], 404, kNotFound, unknown);
+  }
+  {
+    SCOPED_TRACE("INVALID_ARGUMENT: unknown app");
+    ExpectError(results[2], 400, kInvalidArgument, "no-such-app");
+  }
+  {
+    SCOPED_TRACE("INVALID_ARGUMENT: malformed box id");
+    ExpectError(results[3], 400, kInvalidArgument, "box_id");
+  }
+  {
+    SCOPED_TRACE("UNAUTHENTICATED: no token");
+    ExpectError(results[4], 401, kUnauthenticated);
+    EXPECT_TRUE(absl::StartsWith(results[4].Header("www-authenticate"), "Bearer"))
+        << results[4].Describe();
+  }
+  {
+    SCOPED_TRACE("PERMISSION_DENIED: an end user creating a box for someone else");
+    ExpectError(results[5], 403, kPermissionDenied);
+  }
+  EXPECT_EQ(results[6].status, 200) << results[6].Describe();
+  // Errors keep the connection open.
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].num_connects, 0) << i << ": " << results[i].Describe();
+  }
+  EXPECT_EQ(Leftovers(host(), BoxId("x")), "");
+}
+
+// FAILED_PRECONDITION (an image that is not there), ALREADY_EXISTS (the same box id for another
+// user) and RESOURCE_EXHAUSTED (a host of one box, full).
+TEST_F(GatewayErrorsTest, FailedPreconditionAlreadyExistsResourceExhausted) {
+  BoxHostOptions options;
+  options.max_boxes = 1;
+  options.profiles["ghost"] = kGhostProfile;
+  ASSERT_NO_FATAL_FAILURE(StartAll(options));
+  const std::string backend = BackendToken();
+  const std::string id = BoxId("one");
+  const std::string ghost = BoxId("ghost");
+  Track(ghost);
+
+  HttpResult missing_image = Call(Post(
+      "/v1/boxes", absl::StrCat(R"({"app":"ghost","boxId":")", ghost, R"("})"), backend));
+  {
+    SCOPED_TRACE("FAILED_PRECONDITION: the profile's image is missing");
+    ExpectError(missing_image, 400, kFailedPrecondition, "berth/no-such-image:never");
+  }
+  EXPECT_EQ(Leftovers(host(), ghost), "");
+
+  absl::StatusOr<v1::CreateResponse> created = CreateBox(
+      absl::StrCat(R"({"app":"test-box","boxId":")", id, R"(","userId":"u1"})"), backend);
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  HttpResult conflict = Call(Post(
+      "/v1/boxes", absl::StrCat(R"({"app":"test-box","boxId":")", id, R"(","userId":"u2"})"),
+      backend));
+  {
+    SCOPED_TRACE("ALREADY_EXISTS: the same box id for another user");
+    ExpectError(conflict, 409, kAlreadyExists, id);
+  }
+
+  const std::string second = BoxId("two");
+  Track(second);
+  HttpResult full = Call(Post(
+      "/v1/boxes", absl::StrCat(R"({"app":"test-box","boxId":")", second, R"("})"), backend));
+  {
+    SCOPED_TRACE("RESOURCE_EXHAUSTED: the host holds its --max_boxes=1");
+    ExpectError(full, 429, kResourceExhausted, "capacity");
+  }
+  EXPECT_EQ(Leftovers(host(), second), "");
+
+  HttpResult stopped = Call(Delete("/v1/boxes/" + id, backend));
+  EXPECT_EQ(stopped.status, 200) << stopped.Describe();
+}
+
+// UNAVAILABLE: docker-svc is down (the gateway answers at once, without waiting for it).
+TEST_F(GatewayErrorsTest, UnavailableWhileABackendIsDown) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  const std::string backend = BackendToken();
+  host().KillDockerSvc();
+  std::vector<HttpResult> results =
+      Calls({Get("/v1/boxes", backend), Get("/v1/boxes/x", backend),
+             Post("/v1/boxes", R"({"app":"test-box"})", backend), Get("/readyz"),
+             Get("/healthz")});
+  ASSERT_EQ(results.size(), 5u);
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    ExpectError(results[i], 503, kUnavailable);
+  }
+  {
+    SCOPED_TRACE("/readyz with docker-svc down");
+    ExpectError(results[3], 503, kUnavailable);
+  }
+  EXPECT_EQ(results[4].status, 200) << results[4].Describe();
+
+  // With docker-svc back but allocator-svc down, /readyz is still 503.
+  ASSERT_TRUE(host().StartDockerSvc().ok());
+  ASSERT_TRUE(WaitUntil([&] { return Call(Get("/v1/boxes", backend)).status == 200; },
+                        absl::Seconds(5)));
+  host().KillAllocator();
+  HttpResult ready = Call(Get("/readyz"));
+  ExpectError(ready, 503, kUnavailable);
+  // (A create would wait for the allocator: docker-svc retries it until its own deadline.)
+  // Listing needs docker-svc only.
+  EXPECT_EQ(Call(Get("/v1/boxes", backend)).status, 200);
+  ASSERT_TRUE(host().StartAllocator().ok());
+  EXPECT_TRUE(WaitUntil([&] { return Call(Get("/readyz")).status == 200; }, absl::Seconds(5)));
+}
+
+// DEADLINE_EXCEEDED, two ways: docker-svc's own (a box that never becomes ready while the create
+// waits for it) and the gateway's (--request_timeout shorter than any call).
+TEST_F(GatewayErrorsTest, DeadlineExceededIs504) {
+  BoxHostOptions options;
+  options.profiles["never-ready"] = kNeverReadyProfile;
+  ASSERT_NO_FATAL_FAILURE(StartAll(options));
+  const std::string backend = BackendToken();
+  const std::string id = BoxId("slow");
+  Track(id);
+  HttpResult never_ready = Call(Post(
+      "/v1/boxes",
+      absl::StrCat(R"({"app":"never-ready","boxId":")", id, R"(","waitForReady":true})"),
+      backend));
+  {
+    SCOPED_TRACE("DEADLINE_EXCEEDED from docker-svc: the box is not ready in time");
+    ExpectError(never_ready, 504, kDeadlineExceeded);
+  }
+  // docker-svc stops such a box.
+  EXPECT_TRUE(WaitUntil([&] { return Leftovers(host(), id).empty(); }, absl::Seconds(30)))
+      << Leftovers(host(), id);
+
+  // Routes without a timeout of their own (Get, List) use --request_timeout.
+  ASSERT_NO_FATAL_FAILURE(
+      StartGateway({"--request_timeout=1us", absl::StrCat("--state_dir=", work_dir(), "/s2")}));
+  std::vector<HttpResult> results =
+      Calls({Get("/v1/boxes/" + id, backend), Get("/v1/boxes", backend), Get("/healthz")});
+  ASSERT_EQ(results.size(), 3u);
+  {
+    SCOPED_TRACE("DEADLINE_EXCEEDED: --request_timeout=1us on GET /v1/boxes/{box_id}");
+    ExpectError(results[0], 504, kDeadlineExceeded);
+  }
+  {
+    SCOPED_TRACE("DEADLINE_EXCEEDED: --request_timeout=1us on GET /v1/boxes");
+    ExpectError(results[1], 504, kDeadlineExceeded);
+  }
+  EXPECT_EQ(results[2].status, 200) << results[2].Describe();
+}
+
+}  // namespace
+}  // namespace berth::testing
