@@ -15,6 +15,8 @@
 //            (gRPC callback API, one channel like the gateway's own backend channel).
 //   noop     N callers calling grpc.health.v1.Health/Check on docker-svc's socket: the ceiling
 //            of the gRPC stack, socket and client with no service work.
+//   healthz  wrk as for gateway on GET /healthz: TLS, HTTP and the gateway's handler with no
+//            JWT check and no backend call; the ceiling of the HTTP side.
 //
 // For each window: req/s, p50/p90/p99/max, CPU of every process involved (the daemons, wrk or
 // this client, everything else on the host), CPU by thread name of the gateway and docker-svc,
@@ -24,7 +26,9 @@
 // appended to --json_out).
 //
 // The machine is shared: by default the tool first waits (polling every minute, up to
-// --quiet_timeout) until no test or benchmark runs and the 1-minute load is below --quiet_load.
+// --quiet_timeout) until no test or benchmark runs and the 1-minute load is below --quiet_load,
+// and before each round until other processes use less than --round_quiet_cpu cores; a window
+// in which they used more is marked NOISY.
 #include <fcntl.h>
 #include <jwt.h>
 #include <netinet/in.h>
