@@ -61,6 +61,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/notify_socket.h"
+#include "bench/json_output.h"
 
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "measured window of each load run");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500),
@@ -584,24 +585,6 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
 
 // ---------------------------------------------------------------------------------------------
 // Output.
-
-class Output {
- public:
-  explicit Output(const std::string& json_path) {
-    if (!json_path.empty()) json_.open(json_path, std::ios::app);
-  }
-  void Json(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-    if (json_.is_open()) {
-      json_ << line << "\n";
-      json_.flush();
-    }
-  }
-
- private:
-  std::ofstream json_;
-};
 
 std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 

@@ -83,6 +83,7 @@
 #include "tests/allocator_test_client.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/notify_socket.h"
+#include "bench/json_output.h"
 
 extern char** environ;
 
@@ -494,23 +495,6 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-class Output {
- public:
-  explicit Output(const std::string& json_path) {
-    if (!json_path.empty()) json_.open(json_path, std::ios::app);
-  }
-  void Json(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-    if (json_.is_open()) {
-      json_ << line << "\n";
-      json_.flush();
-    }
-  }
-
- private:
-  std::ofstream json_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // JWT and the gateway's HTTP side (curl for single requests).

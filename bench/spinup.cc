@@ -79,6 +79,7 @@
 #include "docker-svc/mapping_dir.h"
 #include "tests/allocator_test_client.h"
 #include "tests/testing/daemon_process.h"
+#include "bench/json_output.h"
 
 extern char** environ;
 
@@ -254,23 +255,6 @@ std::string StatsJson(const std::vector<double>& v) {
                          Percentile(v, 0.9), *std::max_element(v.begin(), v.end()), SamplesJson(v));
 }
 
-class Output {
- public:
-  explicit Output(const std::string& json_path) {
-    if (!json_path.empty()) json_.open(json_path, std::ios::app);
-  }
-  void Json(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-    if (json_.is_open()) {
-      json_ << line << "\n";
-      json_.flush();
-    }
-  }
-
- private:
-  std::ofstream json_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Readiness markers of baseline containers, seen through inotify on their mapping directories.
