@@ -21,14 +21,12 @@
 // client threads. Every loop stops by itself at the end of its window; every call carries a
 // deadline.
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,7 +47,6 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -61,7 +58,9 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/notify_socket.h"
+#include "bench/closed_loop.h"
 #include "bench/json_output.h"
+#include "bench/proc_stats.h"
 
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "measured window of each load run");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500),
@@ -94,12 +93,8 @@ namespace {
 
 namespace v1 = ::berth::allocator::v1;
 using grpc::health::v1::Health;
-using grpc::health::v1::HealthCheckRequest;
-using grpc::health::v1::HealthCheckResponse;
 using Clock = std::chrono::steady_clock;
 using berth::testing::NotifySocket;
-
-constexpr auto kCallTimeout = std::chrono::seconds(30);
 
 // The running daemon and the directories to remove, for Die() (which skips destructors).
 pid_t g_daemon_pid = -1;
@@ -118,240 +113,30 @@ std::vector<std::string> g_temp_dirs;
 
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-std::vector<int> ParseIntList(const std::string& text, const char* flag) {
-  std::vector<int> values;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int value = 0;
-    if (!absl::SimpleAtoi(part, &value) || value < 1) {
-      Die(absl::StrCat("--", flag, ": \"", part, "\" is not a positive integer"));
-    }
-    values.push_back(value);
-  }
-  if (values.empty()) Die(absl::StrCat("--", flag, " is empty"));
-  return values;
+// The value of `value_or`, or Die() with its error.
+template <typename T>
+T OrDie(absl::StatusOr<T> value_or) {
+  if (!value_or.ok()) Die(std::string(value_or.status().message()));
+  return *std::move(value_or);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Statistics.
 
-struct Summary {
-  size_t count = 0;
-  double p50_us = 0;
-  double p90_us = 0;
-  double p99_us = 0;
-  double max_us = 0;
-  double mean_us = 0;
-};
-
-// Nearest-rank percentiles of latencies in nanoseconds.
-Summary Summarize(std::vector<int64_t> ns) {
-  Summary s;
-  s.count = ns.size();
-  if (ns.empty()) return s;
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double p) {
-    size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(ns.size())));
-    rank = std::clamp<size_t>(rank, 1, ns.size());
-    return static_cast<double>(ns[rank - 1]) / 1000.0;
-  };
-  s.p50_us = at(0.50);
-  s.p90_us = at(0.90);
-  s.p99_us = at(0.99);
-  s.max_us = static_cast<double>(ns.back()) / 1000.0;
-  long double sum = 0;
-  for (int64_t v : ns) sum += v;
-  s.mean_us = static_cast<double>(sum / ns.size()) / 1000.0;
-  return s;
-}
-
-std::string SummaryJson(const Summary& s) {
+// `s` in microseconds.
+std::string SummaryJson(const LatencySummary& s) {
   return absl::StrFormat(
-      R"({"count":%d,"p50":%.1f,"p90":%.1f,"p99":%.1f,"max":%.1f,"mean":%.1f})", s.count,
-      s.p50_us, s.p90_us, s.p99_us, s.max_us, s.mean_us);
-}
-
-// CPU seconds (user + system) used so far by process `pid`, all threads.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
-  // After "pid (comm) ": field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-  if (fields.size() < 13) return 0;
-  double utime = 0;
-  double stime = 0;
-  if (!absl::SimpleAtod(fields[11], &utime) || !absl::SimpleAtod(fields[12], &stime)) return 0;
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// CPU seconds per thread name of process `pid` (threads with the same name are summed; in
-// allocator-svc the "allocator-svc" threads are main (asleep in sigwait), the group committer
-// and the reclaimer, "nexting_thread" and "default-executo" are gRPC's).
-std::map<std::string, double> ThreadCpuSeconds(pid_t pid) {
-  std::map<std::string, double> by_name;
-  std::error_code error;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
-    std::ifstream comm_in(entry.path() / "comm");
-    std::string comm;
-    std::getline(comm_in, comm);
-    std::ifstream stat_in(entry.path() / "stat");
-    std::string line;
-    std::getline(stat_in, line);
-    size_t paren = line.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
-    double utime = 0;
-    double stime = 0;
-    if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
-        !absl::SimpleAtod(fields[12], &stime)) {
-      continue;
-    }
-    by_name[comm] += (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
-  return by_name;
-}
-
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-// Busy and total jiffies of the whole host, from /proc/stat.
-struct HostCpu {
-  double busy = 0;
-  double total = 0;
-};
-HostCpu ReadHostCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-  HostCpu cpu;
-  for (size_t i = 1; i < fields.size(); ++i) {
-    double value = 0;
-    if (!absl::SimpleAtod(fields[i], &value)) continue;
-    cpu.total += value;
-    if (i != 4 && i != 5) cpu.busy += value;  // 4 idle, 5 iowait
-  }
-  return cpu;
+      R"({"count":%d,"p50":%.1f,"p90":%.1f,"p99":%.1f,"max":%.1f,"mean":%.1f})", s.count, s.p50,
+      s.p90, s.p99, s.max, s.mean);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Closed-loop callers on the callback API.
+// Closed-loop callers on the callback API (bench/closed_loop.h).
 
-// The shared clock of one measurement: calls that start before `measure_start` are warm-up;
-// no caller starts an iteration at or after `measure_end`.
-class Window {
- public:
-  Window(Clock::time_point start, Clock::time_point end, int callers)
-      : measure_start(start), measure_end(end), callers_(callers) {}
-  const Clock::time_point measure_start;
-  const Clock::time_point measure_end;
-
-  void CallerDone() {
-    absl::MutexLock lock(&mu_);
-    ++done_;
-  }
-  bool WaitAllDone(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ == callers_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&all_done), timeout);
-  }
-
- private:
-  const int callers_;
-  absl::Mutex mu_;
-  int done_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// One caller: a closed loop of iterations, each a fixed sequence of calls ("steps"). A failed
-// call ends its iteration. Runs entirely on gRPC's callback threads once started; its results
-// are read after Window::WaitAllDone.
-class Caller {
- public:
-  using Done = std::function<void(grpc::Status)>;
-
-  Caller(Window* window, int steps)
-      : window_(window), steps_(steps), latency_ns_(steps), errors_(steps, 0) {
-    for (auto& v : latency_ns_) v.reserve(1 << 14);
-  }
-  virtual ~Caller() = default;
-  Caller(const Caller&) = delete;
-  Caller& operator=(const Caller&) = delete;
-
-  void Start() { Next(); }
-
-  const std::vector<int64_t>& latency_ns(int step) const { return latency_ns_[step]; }
-  uint64_t errors(int step) const { return errors_[step]; }
-  uint64_t completed() const { return completed_; }
-  const std::string& first_error() const { return first_error_; }
-
- protected:
-  // Starts call `step` of iteration `iteration` with `context`; `done` must run exactly once.
-  virtual void StartStep(int step, uint64_t iteration, grpc::ClientContext* context,
-                         Done done) = 0;
-
- private:
-  void Next() {
-    const Clock::time_point now = Clock::now();
-    if (step_ == 0) {
-      if (now >= window_->measure_end) {
-        window_->CallerDone();
-        return;
-      }
-      ++iteration_;
-      iteration_start_ = now;
-    }
-    // Two contexts used in turn, so a context is never destroyed inside its own callback.
-    std::unique_ptr<grpc::ClientContext>& context = contexts_[call_seq_++ & 1];
-    context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-    call_start_ = now;
-    StartStep(step_, iteration_, context.get(), [this](grpc::Status status) { OnDone(status); });
-  }
-
-  void OnDone(const grpc::Status& status) {
-    const Clock::time_point end = Clock::now();
-    if (status.ok()) {
-      if (call_start_ >= window_->measure_start) {
-        latency_ns_[step_].push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(end - call_start_).count());
-      }
-      if (++step_ == steps_) {
-        step_ = 0;
-        if (iteration_start_ >= window_->measure_start && end <= window_->measure_end) {
-          ++completed_;
-        }
-      }
-    } else {
-      ++errors_[step_];
-      if (first_error_.empty()) {
-        first_error_ = absl::StrCat("step ", step_, ": ", status.error_code(), " ",
-                                    status.error_message());
-      }
-      step_ = 0;
-    }
-    Next();
-  }
-
-  Window* const window_;
-  const int steps_;
-  std::unique_ptr<grpc::ClientContext> contexts_[2];
-  uint64_t call_seq_ = 0;
-  int step_ = 0;
-  uint64_t iteration_ = 0;
-  Clock::time_point iteration_start_;
-  Clock::time_point call_start_;
-  std::vector<std::vector<int64_t>> latency_ns_;
-  std::vector<uint64_t> errors_;
-  uint64_t completed_ = 0;
-  std::string first_error_;
-};
+// Every call started in the window has its latency recorded, even one that ends after it; an
+// iteration counts only if it ended inside the window.
+constexpr Caller::Record kRecord = Caller::Record::kStartedInWindow;
+constexpr size_t kExpectedCalls = 1 << 14;  // per caller and step
 
 // Fills `request` with the request every pair reserves: three TCP and one UDP container port
 // (Whist's 32261-32263/tcp and 32273/udp), any host port, and a TTY.
@@ -372,7 +157,7 @@ void FillReserveRequest(const std::string& box_id, v1::ReserveRequest* request) 
 class PairCaller final : public Caller {
  public:
   PairCaller(Window* window, v1::Allocator::Stub* stub, std::string prefix)
-      : Caller(window, 2), stub_(stub), prefix_(std::move(prefix)) {}
+      : Caller(window, 2, kRecord, kExpectedCalls), stub_(stub), prefix_(std::move(prefix)) {}
 
  protected:
   void StartStep(int step, uint64_t iteration, grpc::ClientContext* context,
@@ -409,24 +194,10 @@ class PairCaller final : public Caller {
   v1::ReleaseResponse released_;
 };
 
-class NoopCaller final : public Caller {
- public:
-  NoopCaller(Window* window, Health::Stub* stub) : Caller(window, 1), stub_(stub) {}
-
- protected:
-  void StartStep(int, uint64_t, grpc::ClientContext* context, Done done) override {
-    stub_->async()->Check(context, &request_, &response_, std::move(done));
-  }
-
- private:
-  Health::Stub* const stub_;
-  HealthCheckRequest request_;
-  HealthCheckResponse response_;
-};
-
 class CapacityCaller final : public Caller {
  public:
-  CapacityCaller(Window* window, v1::Allocator::Stub* stub) : Caller(window, 1), stub_(stub) {}
+  CapacityCaller(Window* window, v1::Allocator::Stub* stub)
+      : Caller(window, 1, kRecord, kExpectedCalls), stub_(stub) {}
 
  protected:
   void StartStep(int, uint64_t, grpc::ClientContext* context, Done done) override {
@@ -442,18 +213,6 @@ class CapacityCaller final : public Caller {
 // ---------------------------------------------------------------------------------------------
 // Channels and measurements.
 
-// A channel with a connection of its own: without a local subchannel pool, channels to the same
-// target with the same arguments share one connection and "several channels" means nothing.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    Die(absl::StrCat("cannot connect to ", address));
-  }
-  return channel;
-}
-
 struct Measurement {
   std::string workload;  // noop | capacity | pairs
   int round = 0;
@@ -462,13 +221,16 @@ struct Measurement {
   double seconds = 0;
   uint64_t iterations = 0;
   std::vector<std::string> step_names;
-  std::vector<Summary> steps;
+  std::vector<LatencySummary> steps;  // microseconds
   uint64_t errors = 0;
   std::string first_error;
   double daemon_cpu_s = 0;
   double client_cpu_s = 0;
   double host_busy = 0;  // fraction of all host CPUs busy during the window
-  std::map<std::string, double> daemon_threads_s;  // daemon CPU by thread name
+  // Daemon CPU by thread name: in allocator-svc the "allocator-svc" threads are main (asleep in
+  // sigwait), the group committer and the reclaimer, "nexting_thread" and "default-executo" are
+  // gRPC's.
+  std::map<std::string, double> daemon_threads_s;
 
   // CPU of everything else on the host during the window, in % of one core.
   double other_cpu_pct() const {
@@ -495,7 +257,7 @@ class Connections {
  public:
   Connections(std::string address, int count) {
     for (int i = 0; i < count; ++i) {
-      channels_.push_back(MakeChannel(address));
+      channels_.push_back(OrDie(ConnectChannel(address)));
       allocator_.push_back(v1::Allocator::NewStub(channels_.back()));
       health_.push_back(Health::NewStub(channels_.back()));
     }
@@ -515,11 +277,7 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
   static std::atomic<int> run_counter{0};
   const int run_id = run_counter++;
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point measure_start =
-      start + absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_warmup));
-  const Clock::time_point measure_end = measure_start + absl::ToChronoNanoseconds(duration);
-  Window window(measure_start, measure_end, callers);
+  Window window(absl::GetFlag(FLAGS_warmup), duration, callers);
 
   std::vector<std::unique_ptr<Caller>> all;
   Measurement m;
@@ -532,7 +290,8 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
       all.push_back(std::make_unique<PairCaller>(&window, connections.allocator(i),
                                                  absl::StrCat("b", run_id, "-c", i, "-")));
     } else if (workload == "noop") {
-      all.push_back(std::make_unique<NoopCaller>(&window, connections.health(i)));
+      all.push_back(std::make_unique<NoopCaller>(&window, connections.health(i), kRecord,
+                                                 kExpectedCalls));
     } else if (workload == "capacity") {
       all.push_back(std::make_unique<CapacityCaller>(&window, connections.allocator(i)));
     } else {
@@ -543,12 +302,12 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
                                      : std::vector<std::string>{workload};
   for (auto& caller : all) caller->Start();
 
-  std::this_thread::sleep_until(measure_start);
+  std::this_thread::sleep_until(window.measure_start);
   const double daemon_cpu0 = ProcessCpuSeconds(daemon_pid);
   const std::map<std::string, double> threads0 = ThreadCpuSeconds(daemon_pid);
   const double client_cpu0 = SelfCpuSeconds();
   const HostCpu host0 = ReadHostCpu();
-  std::this_thread::sleep_until(measure_end);
+  std::this_thread::sleep_until(window.measure_end);
   const double daemon_cpu1 = ProcessCpuSeconds(daemon_pid);
   const std::map<std::string, double> threads1 = ThreadCpuSeconds(daemon_pid);
   const double client_cpu1 = SelfCpuSeconds();
@@ -574,11 +333,14 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
       merged.insert(merged.end(), v.begin(), v.end());
       m.errors += caller->errors(static_cast<int>(step));
     }
-    m.steps.push_back(Summarize(std::move(merged)));
+    m.steps.push_back(SummarizeLatencies(std::move(merged), 1e3));
   }
   for (auto& caller : all) {
     m.iterations += caller->completed();
-    if (m.first_error.empty()) m.first_error = caller->first_error();
+    if (m.first_error.empty() && caller->first_error_step() >= 0) {
+      m.first_error =
+          absl::StrCat("step ", caller->first_error_step(), ": ", caller->first_error());
+    }
   }
   return m;
 }
@@ -625,7 +387,7 @@ void PrintLoadTable(const std::vector<Measurement>& all) {
   };
   auto us = [](const Measurement* m, int step, bool p99) {
     if (!m) return std::string("-");
-    return absl::StrFormat("%.0fus", p99 ? m->steps[step].p99_us : m->steps[step].p50_us);
+    return absl::StrFormat("%.0fus", p99 ? m->steps[step].p99 : m->steps[step].p50);
   };
   auto cpu = [](const Measurement* m) {
     if (!m || !m->iterations) return std::string("-");
@@ -671,11 +433,6 @@ void PrintLoadTable(const std::vector<Measurement>& all) {
 // With several rounds: the median of every column over the rounds (the ratio is the median of
 // the per-round ratios, each taken within one round).
 void PrintMedianTable(const std::vector<Measurement>& all) {
-  auto median = [](std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  };
   std::map<std::pair<int, int>, std::map<int, std::map<std::string, const Measurement*>>> groups;
   for (const Measurement& m : all) groups[{m.channels, m.callers}][m.round][m.workload] = &m;
   std::printf("\nmedians over rounds:\n%-4s %-4s %-6s | %8s %8s %8s %8s %8s | %8s %7s %7s | %6s %6s | %5s\n",
@@ -688,16 +445,16 @@ void PrintMedianTable(const std::vector<Measurement>& all) {
       auto n = by.find("noop");
       if (p != by.end()) {
         pairs.push_back(p->second->rate());
-        rsv50.push_back(p->second->steps[0].p50_us);
-        rsv99.push_back(p->second->steps[0].p99_us);
-        rel50.push_back(p->second->steps[1].p50_us);
-        rel99.push_back(p->second->steps[1].p99_us);
+        rsv50.push_back(p->second->steps[0].p50);
+        rsv99.push_back(p->second->steps[0].p99);
+        rel50.push_back(p->second->steps[1].p50);
+        rel99.push_back(p->second->steps[1].p99);
         other.push_back(p->second->other_cpu_pct());
       }
       if (n != by.end()) {
         noop.push_back(n->second->rate());
-        n50.push_back(n->second->steps[0].p50_us);
-        n99.push_back(n->second->steps[0].p99_us);
+        n50.push_back(n->second->steps[0].p50);
+        n99.push_back(n->second->steps[0].p99);
         other.push_back(n->second->other_cpu_pct());
       }
       if (p != by.end() && n != by.end() && n->second->rate() > 0) {
@@ -706,9 +463,9 @@ void PrintMedianTable(const std::vector<Measurement>& all) {
       }
     }
     std::printf("%-4d %-4d %-6zu | %8.0f %6.0fus %6.0fus %6.0fus %6.0fus | %8.0f %5.0fus %5.0fus | %6.3f %6.3f | %5.0f\n",
-                key.first, key.second, rounds.size(), median(pairs), median(rsv50), median(rsv99),
-                median(rel50), median(rel99), median(noop), median(n50), median(n99),
-                median(ratio), median(cpu_ratio), median(other));
+                key.first, key.second, rounds.size(), Median(pairs), Median(rsv50), Median(rsv99),
+                Median(rel50), Median(rel99), Median(noop), Median(n50), Median(n99),
+                Median(ratio), Median(cpu_ratio), Median(other));
   }
 }
 
@@ -832,7 +589,7 @@ std::string LeaseBoxId(int i) { return absl::StrFormat("lease-%04d", i); }
 
 std::unique_ptr<v1::Allocator::Stub> FreshStub(const std::string& address) {
   // A new channel each time: a channel that saw the daemon go away reconnects with back-off.
-  return v1::Allocator::NewStub(MakeChannel(address));
+  return v1::Allocator::NewStub(OrDie(ConnectChannel(address)));
 }
 
 grpc::Status CallWithDeadline(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
@@ -934,12 +691,6 @@ struct RestartSample {
   std::string loaded;    // the daemon's own "loaded N leases ... in T" line
 };
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 std::string MinMedMax(std::vector<double> v) {
   if (v.empty()) return "-";
   return absl::StrFormat("%.1f / %.1f / %.1f", *std::min_element(v.begin(), v.end()), Median(v),
@@ -967,8 +718,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
-  const std::vector<int> callers = ParseIntList(absl::GetFlag(FLAGS_callers), "callers");
-  const std::vector<int> channel_counts = ParseIntList(absl::GetFlag(FLAGS_channels), "channels");
+  const std::vector<int> callers = OrDie(ParseIntList(absl::GetFlag(FLAGS_callers), "callers"));
+  const std::vector<int> channel_counts =
+      OrDie(ParseIntList(absl::GetFlag(FLAGS_channels), "channels"));
   std::vector<std::string> workloads =
       absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipWhitespace());
   for (const std::string& w : workloads) {
@@ -1059,12 +811,12 @@ int main(int argc, char** argv) {
             continue;
           }
           const double ratio = pairs.rate() / noop.rate();
-          const double p99 = std::max(pairs.steps[0].p99_us, pairs.steps[1].p99_us);
+          const double p99 = std::max(pairs.steps[0].p99, pairs.steps[1].p99);
           std::printf(
               "target (round %d, N=%d, 1 channel): pairs/s / noop/s = %.3f (>= 0.25: %s; CPU "
               "ratio %.3f), p99 max(reserve, release) = %.2f ms (< 5 ms: %s; no-op p99 %.2f ms)\n",
               pairs.round, top, ratio, ratio >= 0.25 ? "MET" : "MISSED", CpuRatio(pairs, noop),
-              p99 / 1000, p99 < 5000 ? "MET" : "MISSED", noop.steps[0].p99_us / 1000);
+              p99 / 1000, p99 < 5000 ? "MET" : "MISSED", noop.steps[0].p99 / 1000);
         }
       }
       std::fflush(stdout);

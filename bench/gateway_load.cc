@@ -43,13 +43,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,7 +81,9 @@
 #include "tests/allocator_test_client.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/notify_socket.h"
+#include "bench/closed_loop.h"
 #include "bench/json_output.h"
+#include "bench/proc_stats.h"
 
 extern char** environ;
 
@@ -130,11 +130,8 @@ namespace {
 
 namespace boxv1 = ::berth::box::v1;
 using grpc::health::v1::Health;
-using grpc::health::v1::HealthCheckRequest;
-using grpc::health::v1::HealthCheckResponse;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kCallTimeout = std::chrono::seconds(30);
 constexpr char kRouteLabel[] = "GET /v1/boxes/{box_id}";
 
 // ---------------------------------------------------------------------------------------------
@@ -230,62 +227,15 @@ std::string ReadFile(const std::string& path) {
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 
-std::vector<int> ParseIntList(const std::string& text, const char* flag) {
-  std::vector<int> values;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int value = 0;
-    if (!absl::SimpleAtoi(part, &value) || value < 1) {
-      Die(absl::StrCat("--", flag, ": \"", part, "\" is not a positive integer"));
-    }
-    values.push_back(value);
-  }
-  if (values.empty()) Die(absl::StrCat("--", flag, " is empty"));
-  return values;
+// The value of `value_or`, or Die() with its error.
+template <typename T>
+T OrDie(absl::StatusOr<T> value_or) {
+  if (!value_or.ok()) Die(std::string(value_or.status().message()));
+  return *std::move(value_or);
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc: CPU, memory, load.
-
-double TicksToSeconds(const std::string& utime, const std::string& stime) {
-  double u = 0;
-  double s = 0;
-  if (!absl::SimpleAtod(utime, &u) || !absl::SimpleAtod(stime, &s)) return 0;
-  return (u + s) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// CPU seconds (user + system, all threads) of `pid` so far.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
-  // After "pid (comm) ": field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-  if (fields.size() < 13) return 0;
-  return TicksToSeconds(fields[11], fields[12]);
-}
-
-// CPU seconds by thread name of `pid` (threads of one name summed).
-std::map<std::string, double> ThreadCpuSeconds(pid_t pid) {
-  std::map<std::string, double> by_name;
-  std::error_code error;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
-    std::string comm;
-    std::ifstream comm_in(entry.path() / "comm");
-    std::getline(comm_in, comm);
-    std::ifstream stat_in(entry.path() / "stat");
-    std::string line;
-    std::getline(stat_in, line);
-    const size_t paren = line.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
-    if (fields.size() < 13) continue;
-    by_name[comm] += TicksToSeconds(fields[11], fields[12]);
-  }
-  return by_name;
-}
+// /proc: threads, memory, load (CPU readings: bench/proc_stats.h).
 
 int ThreadCount(pid_t pid) {
   int count = 0;
@@ -297,37 +247,6 @@ int ThreadCount(pid_t pid) {
   return count;
 }
 
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
-         usage.ru_stime.tv_usec / 1e6;
-}
-
-double RusageSeconds(const rusage& usage) {
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
-         usage.ru_stime.tv_usec / 1e6;
-}
-
-// Busy and total jiffies of the whole host.
-struct HostCpu {
-  double busy = 0;
-  double total = 0;
-};
-HostCpu ReadHostCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-  HostCpu cpu;
-  for (size_t i = 1; i < fields.size(); ++i) {
-    double value = 0;
-    if (!absl::SimpleAtod(fields[i], &value)) continue;
-    cpu.total += value;
-    if (i != 4 && i != 5) cpu.busy += value;  // 4 idle, 5 iowait
-  }
-  return cpu;
-}
 // Busy CPU seconds of the host between two readings.
 double HostBusySeconds(const HostCpu& a, const HostCpu& b) {
   return (b.busy - a.busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -462,39 +381,6 @@ std::string WaitForQuiet(absl::Duration timeout, double max_load) {
     absl::SleepFor(std::min(absl::Seconds(60), deadline - absl::Now()));
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Statistics.
-
-struct Latency {  // milliseconds
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
-};
-
-Latency Summarize(std::vector<int64_t> ns) {
-  Latency s;
-  if (ns.empty()) return s;
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double p) {
-    size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(ns.size())));
-    rank = std::clamp<size_t>(rank, 1, ns.size());
-    return static_cast<double>(ns[rank - 1]) / 1e6;
-  };
-  s.p50 = at(0.50);
-  s.p90 = at(0.90);
-  s.p99 = at(0.99);
-  s.max = static_cast<double>(ns.back()) / 1e6;
-  long double sum = 0;
-  for (int64_t v : ns) sum += v;
-  s.mean = static_cast<double>(sum / ns.size()) / 1e6;
-  return s;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 
 // ---------------------------------------------------------------------------------------------
 // JWT and the gateway's HTTP side (curl for single requests).
@@ -747,98 +633,22 @@ class Host {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Closed-loop gRPC callers on the callback API (as in allocator_load).
+// Closed-loop gRPC callers on the callback API (bench/closed_loop.h), one call an iteration.
 
-class Window {
- public:
-  Window(Clock::time_point start, Clock::time_point end, int callers)
-      : measure_start(start), measure_end(end), callers_(callers) {}
-  const Clock::time_point measure_start;
-  const Clock::time_point measure_end;
-
-  void CallerDone() {
-    absl::MutexLock lock(&mu_);
-    ++done_;
-  }
-  bool WaitAllDone(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ == callers_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&all_done), timeout);
-  }
-
- private:
-  const int callers_;
-  absl::Mutex mu_;
-  int done_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// One caller: a closed loop of one call at a time, the next started from the previous one's
-// callback. Calls started before measure_start are not counted; none starts after measure_end.
-class Caller {
- public:
-  using Done = std::function<void(grpc::Status)>;
-  explicit Caller(Window* window) : window_(window) { latency_ns_.reserve(1 << 16); }
-  virtual ~Caller() = default;
-  Caller(const Caller&) = delete;
-  Caller& operator=(const Caller&) = delete;
-
-  void Start() { Next(); }
-  const std::vector<int64_t>& latency_ns() const { return latency_ns_; }
-  uint64_t errors() const { return errors_; }
-  const std::string& first_error() const { return first_error_; }
-
- protected:
-  virtual void StartCall(grpc::ClientContext* context, Done done) = 0;
-
- private:
-  void Next() {
-    const Clock::time_point now = Clock::now();
-    if (now >= window_->measure_end) {
-      window_->CallerDone();
-      return;
-    }
-    // Two contexts used in turn, so a context is never destroyed inside its own callback.
-    std::unique_ptr<grpc::ClientContext>& context = contexts_[seq_++ & 1];
-    context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-    call_start_ = now;
-    StartCall(context.get(), [this](grpc::Status status) { OnDone(status); });
-  }
-
-  void OnDone(const grpc::Status& status) {
-    const Clock::time_point end = Clock::now();
-    if (status.ok()) {
-      if (call_start_ >= window_->measure_start && end <= window_->measure_end) {
-        latency_ns_.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(end - call_start_).count());
-      }
-    } else {
-      ++errors_;
-      if (first_error_.empty()) {
-        first_error_ = absl::StrCat(status.error_code(), " ", status.error_message());
-      }
-    }
-    Next();
-  }
-
-  Window* const window_;
-  std::unique_ptr<grpc::ClientContext> contexts_[2];
-  uint64_t seq_ = 0;
-  Clock::time_point call_start_;
-  std::vector<int64_t> latency_ns_;
-  uint64_t errors_ = 0;
-  std::string first_error_;
-};
+// Only calls that start and end inside the window count, so requests and latencies cover the
+// same calls.
+constexpr Caller::Record kRecord = Caller::Record::kInsideWindow;
+constexpr size_t kExpectedCalls = 1 << 16;  // per caller
 
 class GetCaller final : public Caller {
  public:
   GetCaller(Window* window, boxv1::Boxes::Stub* stub, const std::string& box_id)
-      : Caller(window), stub_(stub) {
+      : Caller(window, 1, kRecord, kExpectedCalls), stub_(stub) {
     request_.set_box_id(box_id);
   }
 
  protected:
-  void StartCall(grpc::ClientContext* context, Done done) override {
+  void StartStep(int, uint64_t, grpc::ClientContext* context, Done done) override {
     stub_->async()->Get(context, &request_, &response_,
                         [this, done = std::move(done)](grpc::Status status) {
                           if (status.ok() && response_.box().box_id() != request_.box_id()) {
@@ -853,32 +663,6 @@ class GetCaller final : public Caller {
   boxv1::GetRequest request_;
   boxv1::GetResponse response_;
 };
-
-class NoopCaller final : public Caller {
- public:
-  NoopCaller(Window* window, Health::Stub* stub) : Caller(window), stub_(stub) {}
-
- protected:
-  void StartCall(grpc::ClientContext* context, Done done) override {
-    stub_->async()->Check(context, &request_, &response_, std::move(done));
-  }
-
- private:
-  Health::Stub* const stub_;
-  HealthCheckRequest request_;
-  HealthCheckResponse response_;
-};
-
-// A channel with a connection of its own.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    Die(absl::StrCat("cannot connect to ", address));
-  }
-  return channel;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measurements.
@@ -926,7 +710,7 @@ struct Result {
   int connections = 0;
   double seconds = 0;
   uint64_t requests = 0;
-  Latency latency;
+  LatencySummary latency;  // milliseconds
   uint64_t errors = 0;
   std::string error_detail;
   std::map<std::string, double> cpu_s;  // by process: gateway, docker-svc, allocator-svc, client
@@ -1023,7 +807,7 @@ class Bench {
                 {"docker-svc", host.docker_svc_pid()},
                 {"allocator-svc", host.allocator_pid()}};
     for (int i = 0; i < absl::GetFlag(FLAGS_grpc_channels); ++i) {
-      channels_.push_back(MakeChannel(host.boxes_address()));
+      channels_.push_back(OrDie(ConnectChannel(host.boxes_address())));
       boxes_.push_back(boxv1::Boxes::NewStub(channels_.back()));
       health_.push_back(Health::NewStub(channels_.back()));
     }
@@ -1153,28 +937,25 @@ end
     r.kind = kind;
     r.round = round;
     r.connections = callers;
-    const Clock::time_point start = Clock::now();
-    const Clock::time_point measure_start =
-        start + absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_lead_in));
-    const Clock::time_point measure_end = measure_start + absl::ToChronoNanoseconds(duration);
-    Window window(measure_start, measure_end, callers);
+    Window window(absl::GetFlag(FLAGS_lead_in), duration, callers);
     std::vector<std::unique_ptr<Caller>> all;
     for (int i = 0; i < callers; ++i) {
       const size_t c = i % channels_.size();
       if (kind == "direct") {
         all.push_back(std::make_unique<GetCaller>(&window, boxes_[c].get(), box_id_));
       } else if (kind == "noop") {
-        all.push_back(std::make_unique<NoopCaller>(&window, health_[c].get()));
+        all.push_back(
+            std::make_unique<NoopCaller>(&window, health_[c].get(), kRecord, kExpectedCalls));
       } else {
         Die(absl::StrCat("unknown kind ", kind));
       }
     }
     for (auto& caller : all) caller->Start();
-    std::this_thread::sleep_until(measure_start);
+    std::this_thread::sleep_until(window.measure_start);
     const Snapshot before(watched_);
     std::optional<RssSampler> sampler;
     sampler.emplace(watched_);
-    std::this_thread::sleep_until(measure_end);
+    std::this_thread::sleep_until(window.measure_end);
     r.rss_max = sampler->Stop();
     const Snapshot after(watched_);
     for (const Watched& w : watched_) r.memory_end[w.name] = ReadMemory(w.pid);
@@ -1184,16 +965,16 @@ end
     if (!window.WaitAllDone(absl::Seconds(60))) {
       Die(absl::StrCat(kind, " with ", callers, " callers did not stop 60 s after its window"));
     }
-    r.seconds = std::chrono::duration<double>(measure_end - measure_start).count();
+    r.seconds = std::chrono::duration<double>(window.measure_end - window.measure_start).count();
     std::vector<int64_t> latencies;
     for (const auto& caller : all) {
-      latencies.insert(latencies.end(), caller->latency_ns().begin(),
-                       caller->latency_ns().end());
-      r.errors += caller->errors();
+      latencies.insert(latencies.end(), caller->latency_ns(0).begin(),
+                       caller->latency_ns(0).end());
+      r.errors += caller->errors(0);
       if (r.error_detail.empty()) r.error_detail = caller->first_error();
     }
     r.requests = latencies.size();
-    r.latency = Summarize(std::move(latencies));
+    r.latency = SummarizeLatencies(std::move(latencies), 1e6);
     return r;
   }
 
@@ -1312,7 +1093,7 @@ void CatchInterrupts() {
 
 int Main() {
   const std::vector<int> connection_counts =
-      ParseIntList(absl::GetFlag(FLAGS_connections), "connections");
+      OrDie(ParseIntList(absl::GetFlag(FLAGS_connections), "connections"));
   const std::vector<std::string> kinds =
       absl::StrSplit(absl::GetFlag(FLAGS_kinds), ',', absl::SkipWhitespace());
   for (const std::string& kind : kinds) {
@@ -1550,7 +1331,7 @@ int Main() {
 
   // Clean up: the box through docker-svc, then the daemons.
   {
-    auto channel = MakeChannel(host.boxes_address());
+    auto channel = OrDie(ConnectChannel(host.boxes_address()));
     auto stub = boxv1::Boxes::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
