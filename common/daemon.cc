@@ -1,5 +1,6 @@
 #include "common/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
@@ -139,10 +140,23 @@ void StopServer(grpc::Server& server, const std::atomic<int>& in_flight, absl::D
   server.Wait();
 }
 
+// Idle threads a sync-API service keeps waiting for calls (see ServeUntilSignalled).
+constexpr int kSyncServerMaxPollers = 64;
+
+// See PrepareDaemonProcess.
+constexpr int kMallocTrimThreshold = 4 << 20;
+constexpr int kMallocMmapThreshold = 1 << 20;
+
 }  // namespace
 
 void PrepareDaemonProcess() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc gives each busy thread an arena and, by default, hands a freed arena top back to the
+  // kernel once it passes 128 KiB (madvise, then a TLB shoot-down on every core); gRPC's and
+  // the HTTP server's threads then grow and trim their arenas on nearly every request. Keeping
+  // up to kMallocTrimThreshold free per arena stops that churn for a few MiB at most.
+  mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold);
+  mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
   sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -155,6 +169,10 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials());
+  // A sync-API service's threads exit when more than MAX_POLLERS of them wait for work (default
+  // 2), so a burst of concurrent calls made gRPC start and end a thread per call.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              kSyncServerMaxPollers);
   auto in_flight = std::make_shared<std::atomic<int>>(0);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
   counters.push_back(std::make_unique<UnaryCallCounter>(in_flight));
