@@ -1,4 +1,4 @@
-// Issue 4, acceptance 2: JWT authentication on the /v1 routes (RS256, ES256 and HS256 tokens
+// Issue 4, acceptance 2: JWT authentication on every route but health and metrics (RS256, ES256 and HS256 tokens
 // accepted; no token, a bad signature, an expired token, a wrong issuer or audience -> 401 with
 // WWW-Authenticate) and end users confined to their own boxes (others' are 404).
 #include <memory>
@@ -142,11 +142,20 @@ TEST_F(GatewayAuthTest, TokenMatrix) {
       }
     }
   }
-  // Every route under /v1 wants a token, whatever the method.
+  // Every route under /v1 and /json_transport wants a token, whatever the method; the token is
+  // checked before the route is looked up, so paths do not tell strangers what exists.
+  HttpCall json_transport = Post("/json_transport", R"({"user_id":"alice"})");
+  json_transport.method = "PUT";
+  HttpCall json_transport_bad_token = json_transport;
+  json_transport_bad_token.headers = bearer("abc.def.ghi");
   std::vector<HttpResult> others =
       Calls({Get("/v1/boxes/some-box"), Delete("/v1/boxes/some-box"),
-             Post("/v1/boxes", R"({"app":"test-box"})"), Get("/v1/events")});
-  for (const HttpResult& result : others) ExpectUnauthenticated(result, "a /v1 route without token");
+             Post("/v1/boxes", R"({"app":"test-box"})"), Get("/v1/events"), json_transport,
+             json_transport_bad_token, Get("/v1/no-such-route"), Get("/elsewhere")});
+  for (const HttpResult& result : others) ExpectUnauthenticated(result, "a route without token");
+  // With a valid token the lookup happens: an unknown route is 404.
+  HttpResult unknown = Call(Get("/v1/no-such-route", valid));
+  EXPECT_EQ(unknown.status, 404) << unknown.Describe();
 
   // Health and metrics are open.
   std::vector<HttpResult> open = Calls({Get("/healthz"), Get("/readyz"), Get("/metrics")});

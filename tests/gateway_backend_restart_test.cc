@@ -158,7 +158,8 @@ TEST_F(GatewayBackendRestartTest, GatewayStopsCleanlyWithAStreamOpen) {
 // SIGTERM while a create is in flight: the caller still gets its answer (the gateway lets calls
 // in flight finish, as every Berth daemon does on SIGTERM), and no box is left unaccounted for.
 TEST_F(GatewayBackendRestartTest, CreateInFlightAtSigtermIsAnswered) {
-  ASSERT_NO_FATAL_FAILURE(StartAll());
+  // A grace long enough for a create on a busy engine (other tests may be creating boxes).
+  ASSERT_NO_FATAL_FAILURE(StartAll({}, {"--shutdown_grace=90s"}));
   const std::string backend = BackendToken();
   const std::string id = BoxId("inflight");
   Track(id);

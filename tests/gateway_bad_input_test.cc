@@ -178,11 +178,15 @@ TEST_F(GatewayBadInputTest, BadPathsAndQueries) {
       {"PATCH on a box", Method("PATCH", "/v1/boxes/abc"), 405, kUnimplemented, "PATCH"},
   });
   // 405 names what is allowed.
-  HttpResult put = Call(Method("PUT", "/v1/boxes"));
+  auto with_token = [this](HttpCall call) {
+    call.headers.push_back(TestKeys::AuthHeader(BackendToken()));
+    return call;
+  };
+  HttpResult put = Call(with_token(Method("PUT", "/v1/boxes")));
   EXPECT_EQ(put.status, 405);
   EXPECT_THAT(put.Header("allow"), ::testing::HasSubstr("GET"));
   EXPECT_THAT(put.Header("allow"), ::testing::HasSubstr("POST"));
-  HttpResult patch = Call(Method("PATCH", "/v1/boxes/abc"));
+  HttpResult patch = Call(with_token(Method("PATCH", "/v1/boxes/abc")));
   EXPECT_EQ(patch.status, 405);
   EXPECT_THAT(patch.Header("allow"), ::testing::HasSubstr("GET"));
   EXPECT_THAT(patch.Header("allow"), ::testing::HasSubstr("DELETE"));

@@ -14,11 +14,13 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "gateway/auth/jwt_claims.pb.h"
@@ -216,9 +218,47 @@ bool JwtVerifier::Keys::Verify(Alg alg, absl::string_view secret, absl::string_v
   return ok;
 }
 
+// The tokens that passed verification, by their exact text, with the times between which they
+// stay valid. Thread-safe.
+class JwtVerifier::VerifiedTokens {
+ public:
+  struct Entry {
+    Caller caller;
+    absl::Time valid_from;
+    absl::Time valid_until;
+  };
+
+  std::optional<Entry> Find(absl::string_view token) const {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(token);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void Remember(absl::string_view token, Entry entry) {
+    if (token.size() > kMaxCachedTokenBytes) return;
+    absl::MutexLock lock(&mu_);
+    if (entries_.size() >= kVerifiedTokenCacheSize) entries_.clear();
+    entries_.insert_or_assign(std::string(token), std::move(entry));
+  }
+
+  void Forget(absl::string_view token) {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(token);
+    if (it != entries_.end()) entries_.erase(it);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
 JwtVerifier::JwtVerifier(JwtConfig config, std::unique_ptr<const Keys> keys,
                          const common::Clock* clock)
-    : config_(std::move(config)), keys_(std::move(keys)), clock_(clock) {}
+    : config_(std::move(config)),
+      keys_(std::move(keys)),
+      verified_(std::make_unique<VerifiedTokens>()),
+      clock_(clock) {}
 JwtVerifier::JwtVerifier(JwtVerifier&&) noexcept = default;
 JwtVerifier& JwtVerifier::operator=(JwtVerifier&&) noexcept = default;
 JwtVerifier::~JwtVerifier() = default;
@@ -288,6 +328,24 @@ absl::StatusOr<Caller> JwtVerifier::Verify(absl::string_view authorization_heade
   if (token.empty()) return Unauthenticated("empty bearer token");
   if (token.size() > kMaxTokenBytes) return Unauthenticated("token too long");
 
+
+  const absl::Time now = clock_->Now();
+  if (std::optional<VerifiedTokens::Entry> known = verified_->Find(token)) {
+    if (now >= known->valid_until) {
+      verified_->Forget(token);
+      return Unauthenticated("token expired");
+    }
+    if (now < known->valid_from) return Unauthenticated("token not yet valid");
+    return known->caller;
+  }
+  VerifiedTokens::Entry entry;
+  ASSIGN_OR_RETURN(entry.caller, VerifyToken(token, &entry.valid_from, &entry.valid_until));
+  verified_->Remember(token, entry);
+  return std::move(entry.caller);
+}
+
+absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::Time* valid_from,
+                                                absl::Time* valid_until) const {
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
   if (parts.size() != 3) return Unauthenticated("malformed token");
   ASSIGN_OR_RETURN(JoseHeader jose, DecodeJsonSegment<JoseHeader>(parts[0], "header"));
@@ -307,10 +365,13 @@ absl::StatusOr<Caller> JwtVerifier::Verify(absl::string_view authorization_heade
   const absl::Time now = clock_->Now();
   if (!claims.has_exp()) return Unauthenticated("token has no exp");
   ASSIGN_OR_RETURN(absl::Time expires, NumericDate(claims.exp(), "exp"));
-  if (now >= expires + config_.leeway) return Unauthenticated("token expired");
+  *valid_until = expires + config_.leeway;
+  if (now >= *valid_until) return Unauthenticated("token expired");
+  *valid_from = absl::InfinitePast();
   if (claims.has_nbf()) {
     ASSIGN_OR_RETURN(absl::Time not_before, NumericDate(claims.nbf(), "nbf"));
-    if (now < not_before - config_.leeway) return Unauthenticated("token not yet valid");
+    *valid_from = not_before - config_.leeway;
+    if (now < *valid_from) return Unauthenticated("token not yet valid");
   }
   if (!config_.issuer.empty() && (claims.iss().kind_case() != Value::kStringValue ||
                                   claims.iss().string_value() != config_.issuer)) {

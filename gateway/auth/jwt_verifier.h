@@ -37,6 +37,10 @@ struct Caller {
 // Verifies bearer JWTs against one JwtConfig. Keys are parsed once by Create; Verify is const
 // and thread-safe (one verifier may serve every request). Movable, not copyable.
 //
+// A token that passed verification is remembered (by its exact bytes, up to
+// kVerifiedTokenCacheSize of them), so that a client sending the same token with every request
+// pays for the signature and JSON only once; the time claims are still checked on every use.
+//
 // Accepted algorithms follow the configured keys only: HS256 with the secret; RS256 with an RSA
 // public key; ES256 with an EC P-256 public key. Anything else ("none", HS256 keyed with the
 // public key's PEM text, RS384, ...) is refused, whatever the token's header claims.
@@ -58,12 +62,24 @@ class JwtVerifier {
   // wrong issuer or audience, a malformed claim, or a missing "sub" on a non-backend token.
   absl::StatusOr<Caller> Verify(absl::string_view authorization_header) const;
 
+  // How many verified tokens are remembered; when full, the memory starts over empty. Tokens
+  // longer than kMaxCachedTokenBytes are verified in full every time.
+  static constexpr size_t kVerifiedTokenCacheSize = 1024;
+  static constexpr size_t kMaxCachedTokenBytes = 2048;
+
  private:
   struct Keys;
+  class VerifiedTokens;
   JwtVerifier(JwtConfig config, std::unique_ptr<const Keys> keys, const common::Clock* clock);
+
+  // Verify without the memory of verified tokens: signature and every claim. On success,
+  // `valid_from` and `valid_until` bound the times at which the token stays valid.
+  absl::StatusOr<Caller> VerifyToken(absl::string_view token, absl::Time* valid_from,
+                                     absl::Time* valid_until) const;
 
   JwtConfig config_;
   std::unique_ptr<const Keys> keys_;
+  std::unique_ptr<VerifiedTokens> verified_;
   const common::Clock* clock_;
 };
 

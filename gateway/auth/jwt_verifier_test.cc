@@ -256,6 +256,59 @@ TEST_F(JwtVerifierTest, ExpiredBeyondLeewayIsRefused) {
               StatusIs(absl::StatusCode::kUnauthenticated, "token expired"));
 }
 
+TEST_F(JwtVerifierTest, RememberedTokenStillExpires) {
+  JwtVerifier verifier = SecretVerifier();
+  std::string token =
+      Sign(JWT_ALG_HS256, kSecret, ClaimsWith(absl::StrCat(R"(,"sub":"a","exp":)", kNow + 60)));
+  for (int i = 0; i < 3; ++i) EXPECT_OK(verifier.Verify(Bearer(token)));
+  clock_.Advance(absl::Seconds(60 + 29));
+  EXPECT_OK(verifier.Verify(Bearer(token)));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(verifier.Verify(Bearer(token)),
+              StatusIs(absl::StatusCode::kUnauthenticated, "token expired"));
+  EXPECT_THAT(verifier.Verify(Bearer(token)),
+              StatusIs(absl::StatusCode::kUnauthenticated, "token expired"));
+}
+
+TEST_F(JwtVerifierTest, RememberedTokensKeepTheirOwnCallers) {
+  JwtVerifier verifier = SecretVerifier();
+  std::string alice = Sign(JWT_ALG_HS256, kSecret, Claims());
+  std::string backend = Sign(JWT_ALG_HS256, kSecret, Claims(R"(,"scope":"backend")"));
+  std::string bob = Sign(JWT_ALG_HS256, kSecret, absl::StrReplaceAll(Claims(), {{"alice", "bob"}}));
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_OK_AND_ASSIGN(Caller a, verifier.Verify(Bearer(alice)));
+    ASSERT_OK_AND_ASSIGN(Caller b, verifier.Verify(Bearer(bob)));
+    ASSERT_OK_AND_ASSIGN(Caller s, verifier.Verify(Bearer(backend)));
+    EXPECT_EQ(a.subject, "alice");
+    EXPECT_FALSE(a.backend);
+    EXPECT_EQ(b.subject, "bob");
+    EXPECT_TRUE(s.backend);
+  }
+  // One changed signature character after the genuine token was remembered.
+  std::string altered = alice;
+  char& inner = altered[altered.size() - 5];  // Not the last one: it carries padding bits.
+  inner = inner == 'A' ? 'B' : 'A';
+  EXPECT_THAT(verifier.Verify(Bearer(altered)),
+              StatusIs(absl::StatusCode::kUnauthenticated, "bad signature"));
+}
+
+TEST_F(JwtVerifierTest, MoreTokensThanTheMemoryHoldsAreAllVerified) {
+  JwtVerifier verifier = SecretVerifier();
+  const int count = static_cast<int>(JwtVerifier::kVerifiedTokenCacheSize) + 10;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < count; ++i) {
+    tokens.push_back(Sign(JWT_ALG_HS256, kSecret,
+                          absl::StrReplaceAll(Claims(), {{"alice", absl::StrCat("user", i)}})));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < count; i += 97) {
+      ASSERT_OK_AND_ASSIGN(Caller caller, verifier.Verify(Bearer(tokens[i])));
+      EXPECT_EQ(caller.subject, absl::StrCat("user", i));
+    }
+    for (const std::string& token : tokens) ASSERT_OK(verifier.Verify(Bearer(token)));
+  }
+}
+
 TEST_F(JwtVerifierTest, NotYetValidBeyondLeewayIsRefused) {
   JwtVerifier verifier = SecretVerifier();
   std::string token = Sign(JWT_ALG_HS256, kSecret, Claims(absl::StrCat(R"(,"nbf":)", kNow + 31)));
@@ -361,6 +414,8 @@ TEST_F(JwtVerifierTest, RefusesTamperedPayload) {
   std::string tampered = absl::StrCat(
       token.substr(0, first + 1),
       forged_payload.substr(forged_first + 1, forged_last - forged_first - 1), token.substr(last));
+  // The genuine token, verified (and remembered) first, lends the forgery nothing.
+  EXPECT_OK(verifier.Verify(Bearer(token)));
   EXPECT_THAT(verifier.Verify(Bearer(tampered)),
               StatusIs(absl::StatusCode::kUnauthenticated, "bad signature"));
 }

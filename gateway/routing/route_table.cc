@@ -143,6 +143,7 @@ absl::StatusOr<Route> BuildRoute(const MethodDescriptor& method) {
   if (method.client_streaming()) return invalid("client-streaming methods cannot be exposed");
   route.method = &method;
   route.grpc_path = absl::StrCat("/", method.service()->full_name(), "/", method.name());
+  route.label = absl::StrCat(route.http_method, " ", route.path.text);
   route.rule = rule;
   route.server_streaming = method.server_streaming();
   return route;

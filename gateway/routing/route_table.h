@@ -35,6 +35,7 @@ struct Route {
   PathTemplate path;
   const google::protobuf::MethodDescriptor* method = nullptr;
   std::string grpc_path;  // "/berth.box.v1.Boxes/Get".
+  std::string label;      // "GET /v1/boxes/{box_id}", for metrics and logs.
   berth::api::HttpRule rule;
   bool server_streaming = false;
   // Whether the JSON body is the request message (rule.body == "*").

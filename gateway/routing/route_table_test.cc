@@ -64,6 +64,7 @@ TEST(RouteTableTest, BuildsARouteForEveryBoxesMethod) {
   const Route& get = table.routes()[1];
   EXPECT_EQ(get.http_method, "GET");
   EXPECT_EQ(get.grpc_path, "/berth.box.v1.Boxes/Get");
+  EXPECT_EQ(get.label, "GET /v1/boxes/{box_id}");
   EXPECT_FALSE(get.has_body());
   EXPECT_EQ(get.success_status(), 200);
   ASSERT_THAT(get.path.segments, SizeIs(3));

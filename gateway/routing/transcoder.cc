@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "gateway/routing/http_status.h"
+#include "gateway/routing/json_printer.h"
 #include "gateway/routing/json_syntax.h"
 #include "gateway/routing/text_codec.h"
 #include "google/protobuf/dynamic_message.h"
@@ -318,7 +319,15 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
   return message;
 }
 
-absl::StatusOr<std::string> ResponseToJson(const Message& message) {
+namespace {
+
+// Appends `message` as JSON: Berth's printer, or protobuf's for the well-known types it leaves
+// to it.
+absl::Status AppendResponseJson(const Message& message, std::string& out) {
+  const size_t start = out.size();
+  absl::Status printed = AppendJson(message, out);
+  if (printed.code() != absl::StatusCode::kUnimplemented) return printed;
+  out.resize(start);
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = false;
   options.always_print_primitive_fields = false;
@@ -330,12 +339,25 @@ absl::StatusOr<std::string> ResponseToJson(const Message& message) {
     return absl::InternalError(absl::StrCat("cannot print ", message.GetTypeName(),
                                             " as JSON: ", std::string(status.message())));
   }
+  out += json;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResponseToJson(const Message& message) {
+  std::string json;
+  json.reserve(512);
+  RETURN_IF_ERROR(AppendResponseJson(message, json));
   return json;
 }
 
 absl::StatusOr<std::string> StreamResultLine(const Message& message) {
-  ASSIGN_OR_RETURN(std::string json, ResponseToJson(message));
-  return absl::StrCat("{\"result\":", json, "}\n");
+  std::string line = "{\"result\":";
+  line.reserve(512);
+  RETURN_IF_ERROR(AppendResponseJson(message, line));
+  line += "}\n";
+  return line;
 }
 
 std::string StreamErrorLine(const absl::Status& status) {

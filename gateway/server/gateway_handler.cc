@@ -137,19 +137,20 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
   const HttpRequest& req = exchange->request;
   const std::string target_text(req.target());
   const routing::RequestTarget target = routing::SplitRequestTarget(target_text);
+  // The caller first, so that without a valid token no path tells what exists.
+  Caller caller{"", /*backend=*/true};
+  if (options_.verifier.has_value()) {
+    const auto authorization = req[http::field::authorization];
+    absl::StatusOr<Caller> verified = options_.verifier->Verify(
+        absl::string_view(authorization.data(), authorization.size()));
+    if (!verified.ok()) return FinishError(exchange, verified.status());
+    caller = *std::move(verified);
+  }
   absl::StatusOr<routing::RouteMatch> match =
       routes_.Match(std::string(req.method_string()), target.path);
   if (!match.ok()) return FinishError(exchange, match.status());
   const routing::Route& route = *match->route;
-  exchange->route_label = absl::StrCat(route.http_method, " ", route.path.text);
-
-  Caller caller{"", /*backend=*/true};
-  if (options_.verifier.has_value()) {
-    absl::StatusOr<Caller> verified =
-        options_.verifier->Verify(std::string(req[http::field::authorization]));
-    if (!verified.ok()) return FinishError(exchange, verified.status());
-    caller = *verified;
-  }
+  exchange->route_label = route.label;
   if (route.rule.backend_only() && !caller.backend) {
     return FinishError(exchange, absl::PermissionDeniedError("this route needs the backend role"));
   }

@@ -29,8 +29,9 @@ struct GatewayHandlerOptions {
 //   GET /readyz    200 when docker-svc and allocator-svc answer a health check, else 503;
 //   GET /metrics   Prometheus text (metrics.h);
 //   OPTIONS        CORS preflight, 204;
-//   /v1/...        the routes declared in the protos (berth.api.http), after the caller's
-//                  Bearer JWT is verified: translated into one RPC on docker-svc, its answer
+//   anything else  the caller's Bearer JWT is verified first (401 for every path without a
+//                  valid one), then the path is looked up among the routes declared in the
+//                  protos (berth.api.http): translated into one RPC on docker-svc, its answer
 //                  into JSON. An end user's token (no "backend" scope) acts as its subject
 //                  (metadata berth-user), which docker-svc enforces.
 // Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h.
