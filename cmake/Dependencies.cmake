@@ -11,6 +11,7 @@ pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 # gateway: TLS, the HTTP server (Boost.Beast/Asio, header-only), JWT.
 find_package(OpenSSL REQUIRED)
 find_package(Boost 1.74 REQUIRED)
+find_package(ZLIB REQUIRED)
 pkg_check_modules(JWT REQUIRED IMPORTED_TARGET libjwt)
 if(BERTH_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)

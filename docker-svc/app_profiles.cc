@@ -22,6 +22,7 @@ constexpr char kExtension[] = ".textproto";
 constexpr char kDefaultMappingsDir[] = "/whist/resourceMappings";
 constexpr uint32_t kDefaultReadinessTimeoutSeconds = 20;
 constexpr uint32_t kDefaultStopGraceSeconds = 10;
+constexpr uint32_t kDefaultConfigTimeoutSeconds = 90;
 constexpr int kMaxPorts = 64;
 
 // Collects the problems of one file, each with the line of the field it is about.
@@ -226,6 +227,9 @@ void FillDefaults(box::v1::AppProfile* profile) {
     profile->set_readiness_timeout_seconds(kDefaultReadinessTimeoutSeconds);
   }
   if (profile->stop_grace_seconds() == 0) profile->set_stop_grace_seconds(kDefaultStopGraceSeconds);
+  if (profile->config_timeout_seconds() == 0) {
+    profile->set_config_timeout_seconds(kDefaultConfigTimeoutSeconds);
+  }
 }
 
 // Parses and validates into `profile`; problems go to `problems`.

@@ -57,6 +57,9 @@ absl::Status StepError(const std::string& box_id, absl::string_view step,
 constexpr absl::Duration kFirstRetry = absl::Milliseconds(100);
 constexpr absl::Duration kMaxRetry = absl::Seconds(5);
 
+// Boxes' shutdown requests are looked for every this many readiness polls (250 ms by default).
+constexpr int kShutdownCheckRounds = 25;
+
 bool Matches(const Box& box, const box::v1::ListRequest& filter) {
   return (filter.state() == box::v1::BOX_STATE_UNSPECIFIED || box.state() == filter.state()) &&
          (filter.app().empty() || box.app() == filter.app()) &&
@@ -74,8 +77,15 @@ absl::StatusOr<std::unique_ptr<BoxManager>> BoxManager::Create(const BoxManagerO
     return absl::InvalidArgumentError("the boxes directory must be an absolute path");
   }
   ASSIGN_OR_RETURN(BoxStore store, BoxStore::Open(options.boxes_dir));
-  return std::unique_ptr<BoxManager>(
+  std::unique_ptr<BoxManager> manager(
       new BoxManager(options, catalog, docker, leases, clock, std::move(store)));
+  const std::string draining = absl::StrCat(options.boxes_dir, "/", kDrainingMarkerFile);
+  if (access(draining.c_str(), F_OK) == 0) {
+    spdlog::warn("the host is draining ({} exists): new boxes are refused", draining);
+    absl::MutexLock lock(&manager->mu_);
+    manager->draining_ = true;
+  }
+  return manager;
 }
 
 BoxManager::BoxManager(const BoxManagerOptions& options, const AppCatalog* catalog,
@@ -172,6 +182,9 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
       *response.mutable_box() = existing->record.box();
       response.set_created(false);
       break;
+    }
+    if (!response.has_box() && draining_) {
+      return absl::UnavailableError("draining: this host takes no new boxes");
     }
     if (!response.has_box()) {
       entry->profile = profile;
@@ -305,6 +318,7 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
     *box.mutable_ready_at() = ToTimestamp(now);
     box.set_state(ReadyState(record));
   }
+  *record.mutable_state_since() = ToTimestamp(now);
   if (absl::Status put = store_.Put(record); !put.ok()) {
     return StepError(box_id, "record the box", put);
   }
@@ -640,6 +654,7 @@ void BoxManager::ReadinessLoop() {
     for (const auto& [box_id, marker] : waiting) {
       if (access(marker.c_str(), F_OK) == 0) MarkReady(box_id);
     }
+    if (++readiness_rounds_ % kShutdownCheckRounds == 0) CheckShutdownRequests();
   }
 }
 
@@ -649,8 +664,11 @@ void BoxManager::MarkReady(const std::string& box_id) {
   if (it == boxes_.end() || it->second->phase != Phase::kLive) return;
   internal::BoxRecord& record = it->second->record;
   if (record.box().has_ready_at()) return;
-  *record.mutable_box()->mutable_ready_at() = ToTimestamp(clock_->Now());
-  record.mutable_box()->set_state(ReadyState(record));
+  const absl::Time now = clock_->Now();
+  *record.mutable_box()->mutable_ready_at() = ToTimestamp(now);
+  const BoxState ready_state = ReadyState(record);
+  if (ready_state != record.box().state()) *record.mutable_state_since() = ToTimestamp(now);
+  record.mutable_box()->set_state(ready_state);
   if (absl::Status put = store_.Put(record); !put.ok()) {
     spdlog::error("[box {}] {}", box_id, put.ToString());
   }
@@ -710,6 +728,7 @@ void BoxManager::Tick() {
     }
     ScheduleTeardown(box_id, "ttl", grace);
   }
+  SweepSessions(now);
   for (const std::string& box_id : releases) {
     absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
     {

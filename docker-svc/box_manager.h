@@ -28,6 +28,9 @@
 
 namespace berth::docker {
 
+// The file in the boxes directory that marks a draining host (kept across restarts).
+inline constexpr char kDrainingMarkerFile[] = ".draining";
+
 struct BoxManagerOptions {
   // Mapping directories live in <boxes_dir>/<box_id>/, records in <boxes_dir>/.records/.
   std::string boxes_dir;
@@ -89,6 +92,28 @@ class BoxManager {
   std::shared_ptr<WatchHub::Watcher> Watch();
   void Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher);
 
+  // ---- Sessions (box_sessions.cc) ----
+  // Hands a WAITING box to a user (ALLOCATED; its session_id file written), or creates one for
+  // the user when none of the app waits. Repeating the same request returns the same box.
+  // Errors: INVALID_ARGUMENT, NOT_FOUND (box_id unknown), FAILED_PRECONDITION (box_id is not
+  // WAITING), UNAVAILABLE "draining", and CreateBox's for the cold path.
+  absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request);
+  // Delivers a client's config.json (see SetConfigRequest): waits up to `assignment_wait` for
+  // the box to be ALLOCATED to `caller_user` (nullopt: the backend, any user), writes the file,
+  // CONNECTING, then waits for the box's readiness marker (its app's readiness timeout):
+  // RUNNING. The same config again answers the same; another one is ALREADY_EXISTS. A box of
+  // another user is NOT_FOUND. Not assigned in time: DEADLINE_EXCEEDED, nothing changed; not
+  // ready in time: DEADLINE_EXCEEDED, the box stopped ("not ready after its config").
+  absl::StatusOr<box::v1::SetConfigResponse> SetConfig(const box::v1::SetConfigRequest& request,
+                                                       const std::optional<std::string>& caller_user,
+                                                       absl::Duration assignment_wait);
+  // Draining refuses new boxes (CreateBox and AssignBox: UNAVAILABLE "draining") and stops
+  // every WAITING box; boxes with a user run on. Kept across restarts. Both are idempotent.
+  box::v1::DrainResponse Drain();
+  box::v1::DrainResponse Undrain();
+  box::v1::DrainState drain_state() const;
+  size_t box_count() const;
+
   // Compares Docker's containers and the allocator's leases with the boxes and repairs any
   // drift. Runs every resync_interval and after the event stream reconnects.
   void Resync();
@@ -108,6 +133,8 @@ class BoxManager {
     bool oom_seen = false;
     std::optional<int64_t> exit_code_seen;
     bool ttl_fired = false;
+    // A stop already scheduled by the sweeper or the box's shutdown request.
+    bool end_scheduled = false;
   };
   // What a create has done so far, for its undo.
   struct CreateProgress {
@@ -151,6 +178,21 @@ class BoxManager {
   void TickLoop();
   void Tick();
   void MarkReady(const std::string& box_id);
+  // Stops boxes that asked to be stopped (a `shutdown` file in their mapping directory).
+  void CheckShutdownRequests();
+  // The sweeper: boxes assigned without a config after their app's config timeout, and boxes
+  // CONNECTING past their readiness timeout, are stopped with the reason in their final event.
+  void SweepSessions(absl::Time now);
+  // With mu_ held: sets a box's state and when it entered it, stores the record and publishes.
+  void SetState(const std::string& box_id, Entry& entry, box::v1::BoxState state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: the box a repeated assign asks for, if it was assigned already.
+  std::shared_ptr<Entry> FindAssigned(const box::v1::AssignRequest& request) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: the WAITING box of `app` to assign (a ready one first, then the oldest).
+  std::shared_ptr<Entry> PickWaiting(const std::string& app) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SetDraining(bool draining);
   absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a container (forced) and the box's directory and record: what a box that is not
   // adopted at recovery left behind. Its lease goes with the reconcile that follows.
@@ -184,6 +226,8 @@ class BoxManager {
   std::set<std::string> pending_releases_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  int readiness_rounds_ = 0;  // ReadinessLoop's own.
 
   absl::Time events_since_ = absl::InfinitePast();
   std::atomic<int64_t> last_tick_unix_nanos_{0};

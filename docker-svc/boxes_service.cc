@@ -1,6 +1,10 @@
 #include "docker-svc/boxes_service.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 
 namespace berth::docker {
@@ -19,6 +23,10 @@ std::optional<std::string> CallerUser(const grpc::ServerContext* context) {
 // What a caller that is not the box's user is told: the same as for a box that does not exist.
 grpc::Status NoSuchBox(const std::string& box_id) {
   return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no box ", box_id));
+}
+
+grpc::Status BackendOnly() {
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this call is for the backend");
 }
 
 }  // namespace
@@ -107,15 +115,55 @@ grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::Wa
 
 grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::HostRequest*,
                                 box::v1::HostResponse* response) {
-  if (CallerUser(context).has_value()) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "the host view is for the backend");
-  }
+  if (CallerUser(context).has_value()) return BackendOnly();
   absl::StatusOr<allocator::v1::CapacityResponse> capacity = leases_->Capacity();
   if (!capacity.ok()) return ToGrpcStatus(capacity.status());
   absl::StatusOr<allocator::v1::ListResponse> leases = leases_->List();
   if (!leases.ok()) return ToGrpcStatus(leases.status());
   *response->mutable_capacity() = *std::move(capacity);
   *response->mutable_leases() = std::move(*leases->mutable_leases());
+  response->set_drain_state(manager_->drain_state());
+  response->set_boxes(static_cast<uint32_t>(manager_->box_count()));
+  return grpc::Status::OK;
+}
+
+grpc::Status BoxesService::Assign(grpc::ServerContext* context,
+                                  const box::v1::AssignRequest* request,
+                                  box::v1::AssignResponse* response) {
+  if (CallerUser(context).has_value()) return BackendOnly();
+  absl::StatusOr<box::v1::AssignResponse> assigned = manager_->AssignBox(*request);
+  if (!assigned.ok()) return ToGrpcStatus(assigned.status());
+  *response = *std::move(assigned);
+  return grpc::Status::OK;
+}
+
+grpc::Status BoxesService::SetConfig(grpc::ServerContext* context,
+                                     const box::v1::SetConfigRequest* request,
+                                     box::v1::SetConfigResponse* response) {
+  absl::Duration wait = assignment_wait_;
+  // Never wait past the caller's own deadline (less a margin to answer in).
+  const absl::Duration left =
+      absl::FromChrono(context->deadline() - std::chrono::system_clock::now()) -
+      absl::Milliseconds(200);
+  wait = std::max(absl::ZeroDuration(), std::min(wait, left));
+  absl::StatusOr<box::v1::SetConfigResponse> configured =
+      manager_->SetConfig(*request, CallerUser(context), wait);
+  if (!configured.ok()) return ToGrpcStatus(configured.status());
+  *response = *std::move(configured);
+  return grpc::Status::OK;
+}
+
+grpc::Status BoxesService::Drain(grpc::ServerContext* context, const box::v1::DrainRequest*,
+                                 box::v1::DrainResponse* response) {
+  if (CallerUser(context).has_value()) return BackendOnly();
+  *response = manager_->Drain();
+  return grpc::Status::OK;
+}
+
+grpc::Status BoxesService::Undrain(grpc::ServerContext* context, const box::v1::UndrainRequest*,
+                                   box::v1::DrainResponse* response) {
+  if (CallerUser(context).has_value()) return BackendOnly();
+  *response = manager_->Undrain();
   return grpc::Status::OK;
 }
 

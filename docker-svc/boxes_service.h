@@ -21,8 +21,11 @@ inline constexpr char kCallerUserMetadata[] = "berth-user";
 
 class BoxesService final : public box::v1::Boxes::Service {
  public:
-  // `leases` answers Host; both must outlive the service.
-  BoxesService(BoxManager* manager, LeaseClient* leases) : manager_(manager), leases_(leases) {}
+  // `leases` answers Host; both must outlive the service. SetConfig waits up to
+  // `assignment_wait` for its box to be assigned.
+  BoxesService(BoxManager* manager, LeaseClient* leases,
+               absl::Duration assignment_wait = absl::Seconds(60))
+      : manager_(manager), leases_(leases), assignment_wait_(assignment_wait) {}
 
   grpc::Status Create(grpc::ServerContext* context, const box::v1::CreateRequest* request,
                       box::v1::CreateResponse* response) override;
@@ -39,10 +42,21 @@ class BoxesService final : public box::v1::Boxes::Service {
   // PERMISSION_DENIED for a call acting for an end user.
   grpc::Status Host(grpc::ServerContext* context, const box::v1::HostRequest* request,
                     box::v1::HostResponse* response) override;
+  // Assign, Drain and Undrain: PERMISSION_DENIED for a call acting for an end user.
+  grpc::Status Assign(grpc::ServerContext* context, const box::v1::AssignRequest* request,
+                      box::v1::AssignResponse* response) override;
+  // An end user may configure only its own box (others are NOT_FOUND).
+  grpc::Status SetConfig(grpc::ServerContext* context, const box::v1::SetConfigRequest* request,
+                         box::v1::SetConfigResponse* response) override;
+  grpc::Status Drain(grpc::ServerContext* context, const box::v1::DrainRequest* request,
+                     box::v1::DrainResponse* response) override;
+  grpc::Status Undrain(grpc::ServerContext* context, const box::v1::UndrainRequest* request,
+                       box::v1::DrainResponse* response) override;
 
  private:
   BoxManager* const manager_;
   LeaseClient* const leases_;
+  const absl::Duration assignment_wait_;
 };
 
 }  // namespace berth::docker

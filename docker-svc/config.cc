@@ -1,11 +1,18 @@
 #include "docker-svc/config.h"
 
+#include <utility>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"
 
 namespace berth::docker {
 namespace {
+
+// More WAITING boxes than a host could hold are a typo.
+constexpr int kMaxWarmPool = 1000;
 
 absl::Status CheckPositive(absl::Duration value, absl::string_view flag) {
   if (value <= absl::ZeroDuration()) {
@@ -21,6 +28,26 @@ absl::Status CheckAbsolute(const std::string& path, absl::string_view flag) {
         absl::StrCat(flag, " must be an absolute path, not \"", path, "\""));
   }
   return absl::OkStatus();
+}
+
+// "app=N,app2=M" as a map; empty text, an empty map.
+absl::StatusOr<std::map<std::string, int>> ParseWarmPool(const std::string& text) {
+  std::map<std::string, int> pools;
+  if (text.empty()) return pools;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    std::pair<absl::string_view, absl::string_view> app_size = absl::StrSplit(item, '=');
+    int size = 0;
+    if (app_size.first.empty() || !absl::SimpleAtoi(app_size.second, &size) || size < 0 ||
+        size > kMaxWarmPool) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--warm_pool: \"", item, "\" is not app=N with N from 0 to ", kMaxWarmPool));
+    }
+    if (!pools.emplace(std::string(app_size.first), size).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--warm_pool: app ", app_size.first, " given twice"));
+    }
+  }
+  return pools;
 }
 
 }  // namespace
@@ -40,6 +67,9 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   RETURN_IF_ERROR(CheckPositive(flags.allocator_timeout, "--allocator_timeout"));
   RETURN_IF_ERROR(CheckPositive(flags.docker_timeout, "--docker_timeout"));
   RETURN_IF_ERROR(CheckPositive(flags.shutdown_grace, "--shutdown_grace"));
+  RETURN_IF_ERROR(CheckPositive(flags.assignment_wait, "--assignment_wait"));
+  using WarmPools = std::map<std::string, int>;
+  ASSIGN_OR_RETURN(WarmPools warm_pool, ParseWarmPool(flags.warm_pool));
   Config config;
   config.listen = flags.listen;
   config.allocator = flags.allocator;
@@ -50,6 +80,8 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   config.allocator_timeout = flags.allocator_timeout;
   config.docker_timeout = flags.docker_timeout;
   config.shutdown_grace = flags.shutdown_grace;
+  config.warm_pool = std::move(warm_pool);
+  config.assignment_wait = flags.assignment_wait;
   return config;
 }
 

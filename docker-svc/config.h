@@ -1,6 +1,7 @@
 #ifndef BERTH_DOCKER_SVC_CONFIG_H_
 #define BERTH_DOCKER_SVC_CONFIG_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,9 @@ struct FlagValues {
   absl::Duration allocator_timeout = absl::Seconds(10);
   absl::Duration docker_timeout = absl::Seconds(60);
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // "app=N,app2=M": WAITING boxes to keep per app, overriding the profiles' warm_pool_size.
+  std::string warm_pool;
+  absl::Duration assignment_wait = absl::Seconds(60);
 };
 
 struct Config {
@@ -31,6 +35,10 @@ struct Config {
   absl::Duration allocator_timeout;
   absl::Duration docker_timeout;
   absl::Duration shutdown_grace;
+  // App -> WAITING boxes to keep, from --warm_pool (overriding the profiles for these apps).
+  std::map<std::string, int> warm_pool;
+  // How long SetConfig waits for its box to be assigned.
+  absl::Duration assignment_wait;
 };
 
 // Validates flag values into a Config; INVALID_ARGUMENT names the flag.

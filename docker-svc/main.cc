@@ -28,6 +28,11 @@ ABSL_FLAG(absl::Duration, docker_timeout, absl::Seconds(60),
           "bound of each Docker Engine call except the event stream");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long calls in flight may finish after SIGTERM");
+ABSL_FLAG(std::string, warm_pool, "",
+          "app=N,...: WAITING boxes to keep per app (overrides the profiles' warm_pool_size)");
+ABSL_FLAG(absl::Duration, assignment_wait, absl::Seconds(60),
+          "how long a client's config (SetConfig, json_transport) waits for its box to be "
+          "assigned");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth docker-svc: boxes on the Docker engine");
@@ -48,6 +53,8 @@ int main(int argc, char** argv) {
   flags.allocator_timeout = absl::GetFlag(FLAGS_allocator_timeout);
   flags.docker_timeout = absl::GetFlag(FLAGS_docker_timeout);
   flags.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  flags.warm_pool = absl::GetFlag(FLAGS_warm_pool);
+  flags.assignment_wait = absl::GetFlag(FLAGS_assignment_wait);
   absl::StatusOr<berth::docker::Config> config = berth::docker::BuildConfig(flags);
   if (!config.ok()) {
     spdlog::error("bad flags: {}", config.status().ToString());

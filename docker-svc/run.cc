@@ -1,5 +1,9 @@
 #include "docker-svc/run.h"
 
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/daemon.h"
@@ -9,6 +13,7 @@
 #include "docker-svc/boxes_service.h"
 #include "docker-svc/curl_docker_client.h"
 #include "docker-svc/lease_client.h"
+#include "docker-svc/warm_pool.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -43,8 +48,20 @@ absl::Status Run(const Config& config) {
                    BoxManager::Create(options, &catalog, docker.get(), leases.get(), &clock));
   RETURN_IF_ERROR(manager->Recover());
   manager->Start();
+  std::map<std::string, int> pools;
+  for (const std::string& app : catalog.names()) {
+    pools[app] = static_cast<int>(catalog.Find(app)->warm_pool_size());
+  }
+  for (const auto& [app, size] : config.warm_pool) {
+    if (catalog.Find(app) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--warm_pool: no app profile ", app));
+    }
+    pools[app] = size;
+  }
+  WarmPool warm_pool(manager.get(), std::move(pools));
+  warm_pool.Start();
 
-  BoxesService service(manager.get(), leases.get());
+  BoxesService service(manager.get(), leases.get(), config.assignment_wait);
   common::ServeOptions serve;
   serve.name = "docker-svc";
   serve.services = {&service};
@@ -52,6 +69,7 @@ absl::Status Run(const Config& config) {
   serve.shutdown_grace = config.shutdown_grace;
   serve.liveness = [&manager] { return manager->Liveness(); };
   absl::Status served = common::ServeUntilSignalled(serve, std::move(claim));
+  warm_pool.Stop();
   manager->Shutdown();
   return served;
 }

@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc grpc-proto libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libsystemd-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libboost1.74-dev libjwt-dev openssl curl wrk nghttp2-client
+  libssl-dev libboost1.74-dev libjwt-dev zlib1g-dev openssl curl wrk nghttp2-client
   docker.io busybox-static
 )
 

@@ -610,6 +610,15 @@ void BoxTest::TearDown() {
   if (host_ != nullptr) {
     host_->KillDockerSvc();
     host_->KillAllocator();
+    // Boxes the host's docker-svc made on its own (warm pools) carry ids of no prefix.
+    absl::StatusOr<std::vector<docker::ContainerSummary>> owned = Docker().ListContainers(
+        {absl::StrCat("berth.boxes_dir=", host_->boxes_dir())}, /*all=*/true);
+    if (owned.ok()) {
+      for (const docker::ContainerSummary& container : *owned) {
+        auto id = container.labels.find("berth.box_id");
+        if (id != container.labels.end()) Track(id->second);
+      }
+    }
   }
   const int removed = RemoveBerthContainers([this](const std::string& id) { return Mine(id); });
   if (removed > 0 && !HasFailure()) {

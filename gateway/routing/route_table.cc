@@ -116,11 +116,26 @@ std::optional<std::pair<std::string, std::string>> MethodAndPath(const berth::ap
   return std::nullopt;
 }
 
-absl::StatusOr<Route> BuildRoute(const MethodDescriptor& method) {
-  const berth::api::HttpRule& rule = method.options().GetExtension(berth::api::http);
+// `binding` as its route serves it: its own pattern and body, the outer rule's success_status
+// and timeout_ms where it leaves them 0, backend_only when either sets it, and no
+// additional_bindings. With `binding` == `outer`, that is the outer rule without its bindings.
+berth::api::HttpRule EffectiveRule(const berth::api::HttpRule& outer,
+                                   const berth::api::HttpRule& binding) {
+  berth::api::HttpRule effective = binding;
+  effective.clear_additional_bindings();
+  if (effective.success_status() == 0) effective.set_success_status(outer.success_status());
+  if (effective.timeout_ms() == 0) effective.set_timeout_ms(outer.timeout_ms());
+  effective.set_backend_only(binding.backend_only() || outer.backend_only());
+  return effective;
+}
+
+// The route of one (effective) `rule` of `method`. Errors are INVALID_ARGUMENT naming the
+// method, then `where` ("" for the outer rule, "additional_bindings[i]: " for a binding).
+absl::StatusOr<Route> BuildRoute(const MethodDescriptor& method, const berth::api::HttpRule& rule,
+                                 absl::string_view where) {
   const auto invalid = [&](absl::string_view what) {
     return absl::InvalidArgumentError(
-        absl::StrCat("HTTP rule of ", method.full_name(), ": ", what));
+        absl::StrCat("HTTP rule of ", method.full_name(), ": ", where, what));
   };
   std::optional<std::pair<std::string, std::string>> method_and_path = MethodAndPath(rule);
   if (!method_and_path.has_value()) return invalid("it sets no HTTP method and path");
@@ -140,7 +155,6 @@ absl::StatusOr<Route> BuildRoute(const MethodDescriptor& method) {
   if (rule.success_status() != 0 && (rule.success_status() < 200 || rule.success_status() > 299)) {
     return invalid(absl::StrCat("success_status ", rule.success_status(), " is not 2xx"));
   }
-  if (method.client_streaming()) return invalid("client-streaming methods cannot be exposed");
   route.method = &method;
   route.grpc_path = absl::StrCat("/", method.service()->full_name(), "/", method.name());
   route.label = absl::StrCat(route.http_method, " ", route.path.text);
@@ -157,6 +171,38 @@ std::string ShapeKey(const Route& route) {
     absl::StrAppend(&key, "/", segment.is_variable() ? "{}" : segment.text);
   }
   return key;
+}
+
+// The routes of `method`'s berth.api.http rule: the outer rule's, then one per additional
+// binding in declaration order. INVALID_ARGUMENT naming the method for a client-streaming
+// method, a malformed rule or binding, a binding with additional_bindings of its own, or two of
+// these routes with the same ShapeKey.
+absl::StatusOr<std::vector<Route>> BuildRoutes(const MethodDescriptor& method) {
+  const auto invalid = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP rule of ", method.full_name(), ": ", what));
+  };
+  if (method.client_streaming()) return invalid("client-streaming methods cannot be exposed");
+  const berth::api::HttpRule& outer = method.options().GetExtension(berth::api::http);
+  std::vector<Route> routes;
+  ASSIGN_OR_RETURN(Route outer_route, BuildRoute(method, EffectiveRule(outer, outer), ""));
+  routes.push_back(std::move(outer_route));
+  for (int i = 0; i < outer.additional_bindings_size(); ++i) {
+    const berth::api::HttpRule& binding = outer.additional_bindings(i);
+    const std::string where = absl::StrCat("additional_bindings[", i, "]: ");
+    if (binding.additional_bindings_size() > 0) {
+      return invalid(absl::StrCat(where, "a binding cannot have additional_bindings"));
+    }
+    ASSIGN_OR_RETURN(Route route, BuildRoute(method, EffectiveRule(outer, binding), where));
+    for (const Route& earlier : routes) {
+      if (ShapeKey(earlier) == ShapeKey(route)) {
+        return invalid(absl::StrCat(where, "route ", route.label, " duplicates route ",
+                                    earlier.label, " of the same method"));
+      }
+    }
+    routes.push_back(std::move(route));
+  }
+  return routes;
 }
 
 bool Matches(const PathTemplate& path_template, const std::vector<std::string>& segments) {
@@ -206,14 +252,16 @@ absl::StatusOr<RouteTable> RouteTable::Create(
     for (int i = 0; i < service->method_count(); ++i) {
       const MethodDescriptor& method = *service->method(i);
       if (!method.options().HasExtension(berth::api::http)) continue;
-      ASSIGN_OR_RETURN(Route route, BuildRoute(method));
-      auto [it, inserted] = declared_by.emplace(ShapeKey(route), method.full_name());
-      if (!inserted) {
-        return absl::AlreadyExistsError(absl::StrCat("duplicate route ", route.http_method, " ",
-                                                     route.path.text, ": declared by ", it->second,
-                                                     " and ", method.full_name()));
+      ASSIGN_OR_RETURN(std::vector<Route> method_routes, BuildRoutes(method));
+      for (Route& route : method_routes) {
+        auto [it, inserted] = declared_by.emplace(ShapeKey(route), method.full_name());
+        if (!inserted) {
+          return absl::AlreadyExistsError(absl::StrCat("duplicate route ", route.label,
+                                                       ": declared by ", it->second, " and ",
+                                                       method.full_name()));
+        }
+        routes.push_back(std::move(route));
       }
-      routes.push_back(std::move(route));
     }
   }
   return RouteTable(std::move(routes));

@@ -29,13 +29,17 @@ struct PathTemplate {
   std::vector<Segment> segments;
 };
 
-// One RPC exposed over HTTP.
+// One HTTP route to an RPC. An RPC has one Route for its berth.api.http rule and one more per
+// additional binding of it; they share `method` and `grpc_path`.
 struct Route {
   std::string http_method;  // "GET", "PUT", "POST", "DELETE" or "PATCH".
   PathTemplate path;
   const google::protobuf::MethodDescriptor* method = nullptr;
   std::string grpc_path;  // "/berth.box.v1.Boxes/Get".
   std::string label;      // "GET /v1/boxes/{box_id}", for metrics and logs.
+  // The effective rule of this route: the pattern and body of the outer rule or of the
+  // additional binding this route comes from, with success_status, timeout_ms and backend_only
+  // inherited as RouteTable::Create describes; additional_bindings is always empty.
   berth::api::HttpRule rule;
   bool server_streaming = false;
   // Whether the JSON body is the request message (rule.body == "*").
@@ -73,12 +77,23 @@ std::string AllowHeaderOf(const absl::Status& status);
 class RouteTable {
  public:
   // Builds the routes of every method of `services` that has the berth.api.http option
-  // (methods without it are not exposed). INVALID_ARGUMENT, naming the method, when a rule is
-  // malformed: no method/path, a template that is not "/"-separated non-empty literal and
-  // "{field}" segments, a variable naming no singular string/integer field of the request
-  // message or bound twice, a body other than "" or "*", a body on a GET, a success_status
-  // outside 200-299, or a client-streaming method; ALREADY_EXISTS when two routes have the same
-  // HTTP method and path shape (the same literals with variables in the same places).
+  // (methods without it are not exposed): for each method, in service order, the route of its
+  // rule, then one route per additional binding, in declaration order.
+  //
+  // A binding has its own pattern and body (neither is inherited); its success_status and
+  // timeout_ms, when 0, are the outer rule's, and its route is backend_only when the binding or
+  // the outer rule is (Route::rule holds these effective values).
+  //
+  // INVALID_ARGUMENT, naming the method (and "additional_bindings[i]" when the fault is in a
+  // binding), when a rule or binding is malformed: no method/path, a template that is not
+  // "/"-separated non-empty literal and "{field}" segments (a literal may hold ':', e.g.
+  // "/v1/boxes:assign" is the literals "v1" and "boxes:assign"; it may not hold any of {}%?#),
+  // a variable naming no singular string/integer field of the request message or bound twice, a
+  // body other than "" or "*", a body on a GET, a success_status outside 200-299; also for a
+  // client-streaming method, a binding with additional_bindings of its own, and two routes of
+  // the same method with the same HTTP method and path shape (the same literals with variables
+  // in the same places). ALREADY_EXISTS when routes of two different methods have the same
+  // HTTP method and path shape.
   static absl::StatusOr<RouteTable> Create(
       const std::vector<const google::protobuf::ServiceDescriptor*>& services);
 
@@ -89,7 +104,9 @@ class RouteTable {
 
   // Finds the route for an HTTP method (case-sensitive, e.g. "GET") and a request path (no
   // query string). The path is split at '/', then each segment percent-decoded; literals
-  // match a decoded segment exactly, a variable any non-empty one. Empty segments ("//", a
+  // match a decoded segment exactly, a variable any non-empty one (':' has no special meaning:
+  // "/v1/boxes:assign" matches only a template with the literal "boxes:assign" or a variable
+  // there, never "/v1/boxes/{box_id}", and a variable may bind "b-1:x"). Empty segments ("//", a
   // trailing '/') never match. When routes of different shapes match, the one whose first
   // differing segment is a literal wins ("/v1/x/latest" over "/v1/x/{id}").
   //

@@ -309,6 +309,46 @@ TEST_F(TranscoderTest, QueryRejectsBadValuesAndUnsettableFields) {
                  "query parameter \"labels\" cannot be set from the query string");
 }
 
+// Routes and builds requests with the Bindings service's table (several routes per RPC).
+class BindingsTranscoderTest : public TranscoderTest {
+ protected:
+  BindingsTranscoderTest() {
+    absl::StatusOr<RouteTable> table = RouteTable::Create({TestService("Bindings")});
+    EXPECT_TRUE(table.ok()) << table.status();
+    table_ = table.ok() ? std::make_unique<RouteTable>(*std::move(table)) : nullptr;
+  }
+};
+
+TEST_F(BindingsTranscoderTest, EachBindingHasItsOwnBodyHandling) {
+  ASSERT_NE(table_, nullptr);
+  // The outer rule and the PUT binding take the body; the path still wins over it.
+  Thing thing = BuildAs<Thing>("POST", "/v1/boxes:assign", R"({"name":"n1","i64":"3"})");
+  EXPECT_EQ(thing.name(), "n1");
+  EXPECT_EQ(thing.i64(), 3);
+  thing =
+      BuildAs<Thing>("PUT", "/v1/boxes/from-path/assignment", R"({"name":"from-body","i32":5})");
+  EXPECT_EQ(thing.name(), "from-path");
+  EXPECT_EQ(thing.i32(), 5);
+  ExpectRejected(Build("PUT", "/v1/boxes/b-1/assignment?i32=1", "{}"), 400,
+                 "PUT /v1/boxes/{name}/assignment takes no query parameters");
+
+  // The GET binding takes no body: its fields come from the path and the query.
+  thing = BuildAs<Thing>("GET", "/v1/assignments/b-1/-42?i32=7&label=x");
+  EXPECT_EQ(thing.name(), "b-1");
+  EXPECT_EQ(thing.i64(), -42);
+  EXPECT_EQ(thing.i32(), 7);
+  EXPECT_EQ(thing.display_name(), "x");
+  ExpectRejected(Build("GET", "/v1/assignments/b-1/42", "{}"), 400,
+                 "GET /v1/assignments/{name}/{i64} takes no request body");
+  ExpectRejected(Build("GET", "/v1/assignments/b-1/x"), 400,
+                 "path variable \"i64\": \"x\" is not a 64-bit integer");
+
+  thing = BuildAs<Thing>("POST", "/json_transport", R"({"label":"L"})");
+  EXPECT_EQ(thing.display_name(), "L");
+  thing = BuildAs<Thing>("POST", "/v1/host:drain", R"({"label":"M"})");
+  EXPECT_EQ(thing.display_name(), "M");
+}
+
 TEST(BuildRequestTest, BuildsDynamicMessagesForDescriptorsOfAnotherPool) {
   // The routing test file, rebuilt into a pool of its own (as a reflection-fed gateway would).
   google::protobuf::DescriptorPool pool;

@@ -1,0 +1,464 @@
+// BoxManager's session flow (Whist's final host service, without its known weaknesses): assign
+// a WAITING box to a user, deliver the client's config.json and wait for the box to be ready,
+// sweep boxes stuck on the way, stop boxes that ask for it, and drain the host.
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/box_id.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "docker-svc/box_manager.h"
+#include "docker-svc/client_config.h"
+#include "docker-svc/mapping_dir.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::docker {
+namespace {
+
+using box::v1::Box;
+using box::v1::BoxEvent;
+using box::v1::BoxState;
+using google::protobuf::util::TimeUtil;
+
+// The file a box writes into its mapping directory to be stopped.
+constexpr char kShutdownRequest[] = "shutdown";
+// Longest session id accepted: it is written to a file the box reads.
+constexpr size_t kMaxSessionIdBytes = 256;
+// The sweeper gives a CONNECTING box this much beyond its readiness timeout, so that the
+// SetConfig call waiting for it ends it first, with the caller told why.
+constexpr absl::Duration kSweepSlack = absl::Seconds(5);
+// The Whist ports a client is told about (ClientConnection).
+constexpr uint32_t kWhistPorts[] = {32261, 32262, 32263, 32273};
+
+google::protobuf::Timestamp ToTimestamp(absl::Time time) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
+}
+
+absl::Status CheckSessionText(absl::string_view value, absl::string_view name) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " is required"));
+  if (value.size() > kMaxSessionIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " is longer than ", kMaxSessionIdBytes, " bytes"));
+  }
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " holds a control character"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAssignRequest(const box::v1::AssignRequest& request) {
+  if (request.box_id().empty() && request.app().empty()) {
+    return absl::InvalidArgumentError("give the box_id of a WAITING box or an app");
+  }
+  if (!request.box_id().empty()) RETURN_IF_ERROR(common::ValidateBoxId(request.box_id()));
+  RETURN_IF_ERROR(CheckSessionText(request.user_id(), "user_id"));
+  return CheckSessionText(request.session_id(), "session_id");
+}
+
+bool SameAssignment(const box::v1::AssignRequest& a, const box::v1::AssignRequest& b) {
+  return a.user_id() == b.user_id() && a.session_id() == b.session_id();
+}
+
+box::v1::ClientConnection ConnectionOf(const Box& box, const std::string& aes_key) {
+  box::v1::ClientConnection connection;
+  for (const allocator::v1::PortBinding& port : box.ports()) {
+    const uint32_t host_port = port.host_port();
+    switch (port.container_port()) {
+      case kWhistPorts[0]: connection.set_port_32261(host_port); break;
+      case kWhistPorts[1]: connection.set_port_32262(host_port); break;
+      case kWhistPorts[2]: connection.set_port_32263(host_port); break;
+      case kWhistPorts[3]: connection.set_port_32273(host_port); break;
+      default: break;
+    }
+  }
+  connection.set_aes_key(aes_key);
+  return connection;
+}
+
+// The box a SetConfigRequest names: box_id or mandelbox_id (the same, when both are given).
+absl::StatusOr<std::string> ConfigTarget(const box::v1::SetConfigRequest& request) {
+  const std::string& id = request.box_id().empty() ? request.mandelbox_id() : request.box_id();
+  if (id.empty()) return absl::InvalidArgumentError("give the box_id (or mandelbox_id)");
+  if (!request.box_id().empty() && !request.mandelbox_id().empty() &&
+      request.box_id() != request.mandelbox_id()) {
+    return absl::InvalidArgumentError("box_id and mandelbox_id name different boxes");
+  }
+  RETURN_IF_ERROR(common::ValidateBoxId(id));
+  return id;
+}
+
+}  // namespace
+
+// ---- State -----------------------------------------------------------------------------------
+
+void BoxManager::SetState(const std::string& box_id, Entry& entry, BoxState state) {
+  internal::BoxRecord& record = entry.record;
+  record.mutable_box()->set_state(state);
+  *record.mutable_state_since() = ToTimestamp(clock_->Now());
+  if (absl::Status put = store_.Put(record); !put.ok()) {
+    spdlog::error("[box {}] {}", box_id, put.ToString());
+  }
+  Publish(BoxEvent::KIND_CHANGED, record.box());
+}
+
+size_t BoxManager::box_count() const {
+  absl::MutexLock lock(&mu_);
+  return boxes_.size();
+}
+
+// ---- Assign ----------------------------------------------------------------------------------
+
+std::shared_ptr<BoxManager::Entry> BoxManager::FindAssigned(
+    const box::v1::AssignRequest& request) const {
+  for (const auto& [box_id, entry] : boxes_) {
+    if (entry->phase != Phase::kLive) continue;
+    const internal::BoxRecord& record = entry->record;
+    if (!request.box_id().empty() && box_id != request.box_id()) continue;
+    if (request.box_id().empty() && record.box().app() != request.app()) continue;
+    if (record.has_assign() && SameAssignment(record.assign(), request)) return entry;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<BoxManager::Entry> BoxManager::PickWaiting(const std::string& app) const {
+  std::shared_ptr<Entry> best;
+  for (const auto& [box_id, entry] : boxes_) {
+    const Box& box = entry->record.box();
+    if (entry->phase != Phase::kLive || box.state() != box::v1::BOX_STATE_WAITING ||
+        box.app() != app || !box.user_id().empty()) {
+      continue;
+    }
+    if (best == nullptr) {
+      best = entry;
+      continue;
+    }
+    const Box& current = best->record.box();
+    const bool ready = box.has_ready_at(), current_ready = current.has_ready_at();
+    if (ready != current_ready) {
+      if (ready) best = entry;
+    } else if (FromTimestamp(box.created_at()) < FromTimestamp(current.created_at())) {
+      best = entry;
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
+    const box::v1::AssignRequest& given) {
+  RETURN_IF_ERROR(ValidateAssignRequest(given));
+  box::v1::AssignRequest request = given;
+  box::v1::AssignResponse response;
+  std::shared_ptr<Entry> claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::shared_ptr<Entry> done = FindAssigned(request)) {
+      *response.mutable_box() = done->record.box();
+      response.set_from_pool(done->record.request().user_id().empty());
+      return response;
+    }
+    if (draining_) return absl::UnavailableError("draining: this host takes no new sessions");
+    if (!request.box_id().empty()) {
+      auto it = boxes_.find(request.box_id());
+      if (it == boxes_.end() || it->second->phase == Phase::kCreating) {
+        return absl::NotFoundError(absl::StrCat("no box ", request.box_id()));
+      }
+      const Box& box = it->second->record.box();
+      if (it->second->phase != Phase::kLive || box.state() != box::v1::BOX_STATE_WAITING ||
+          !box.user_id().empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("box ", request.box_id(), " is ", box::v1::BoxState_Name(box.state()),
+                         ", not WAITING"));
+      }
+      if (!request.app().empty() && request.app() != box.app()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("box ", request.box_id(), " is of app ", box.app()));
+      }
+      claimed = it->second;
+    } else {
+      claimed = PickWaiting(request.app());
+    }
+    if (claimed != nullptr) {
+      const std::string box_id = claimed->record.box().box_id();
+      request.set_box_id(box_id);
+      request.set_app(claimed->record.box().app());
+      *claimed->record.mutable_assign() = request;
+      Box& box = *claimed->record.mutable_box();
+      box.set_user_id(request.user_id());
+      box.set_session_id(request.session_id());
+      SetState(box_id, *claimed, box::v1::BOX_STATE_ALLOCATED);
+      *response.mutable_box() = box;
+      response.set_from_pool(true);
+    }
+  }
+  if (claimed != nullptr) {
+    const std::string& box_id = response.box().box_id();
+    absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
+    absl::Status written = dir.ok() ? dir->WriteSessionId(request.session_id()) : dir.status();
+    if (!written.ok()) {
+      Teardown(box_id, "could not write its session_id", absl::ZeroDuration(),
+               /*wait_for_create=*/false)
+          .IgnoreError();
+      return absl::Status(written.code(), absl::StrCat("assign box ", box_id,
+                                                       ": write session_id: ", written.message()));
+    }
+    spdlog::info("[box {}] assigned to user {} (session {}) from the warm pool", box_id,
+                 request.user_id(), request.session_id());
+    return response;
+  }
+
+  // The cold path: no box of the app waits.
+  if (!request.box_id().empty()) {
+    return absl::NotFoundError(absl::StrCat("no box ", request.box_id()));
+  }
+  box::v1::CreateRequest create;
+  create.set_app(request.app());
+  create.set_user_id(request.user_id());
+  create.set_session_id(request.session_id());
+  ASSIGN_OR_RETURN(box::v1::CreateResponse created, CreateBox(create));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(created.box().box_id());
+    if (it != boxes_.end()) {
+      request.set_box_id(created.box().box_id());
+      internal::BoxRecord& record = it->second->record;
+      *record.mutable_assign() = request;
+      if (absl::Status put = store_.Put(record); !put.ok()) {
+        spdlog::error("[box {}] {}", request.box_id(), put.ToString());
+      }
+      *response.mutable_box() = record.box();
+    } else {
+      *response.mutable_box() = created.box();
+    }
+  }
+  response.set_from_pool(false);
+  spdlog::info("[box {}] created for user {} (session {}): no WAITING box of app {}",
+               response.box().box_id(), request.user_id(), request.session_id(), request.app());
+  return response;
+}
+
+// ---- SetConfig -------------------------------------------------------------------------------
+
+absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
+    const box::v1::SetConfigRequest& request, const std::optional<std::string>& caller_user,
+    absl::Duration assignment_wait) {
+  ASSIGN_OR_RETURN(const std::string box_id, ConfigTarget(request));
+  ASSIGN_OR_RETURN(const std::string config, DecodeClientConfig(request.json_data()));
+  const std::string digest = Sha256Hex(config);
+  auto not_found = [&box_id] { return absl::NotFoundError(absl::StrCat("no box ", box_id)); };
+
+  std::shared_ptr<Entry> entry;
+  bool write_config = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end() || it->second->phase == Phase::kCreating) return not_found();
+    entry = it->second;
+    // Wait for the box to have a user (and for the caller's own, to be that user).
+    auto assigned = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      const Box& box = entry->record.box();
+      return entry->phase != Phase::kLive || !box.user_id().empty();
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&assigned), assignment_wait)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("box ", box_id, " was not assigned to ",
+                       caller_user.has_value() ? "you" : "a user", " within ",
+                       absl::FormatDuration(assignment_wait)));
+    }
+    const Box& box = entry->record.box();
+    if (entry->phase != Phase::kLive) {
+      return absl::AbortedError(absl::StrCat("box ", box_id, " ended (",
+                                             box.reason().empty() ? "gone" : box.reason(), ")"));
+    }
+    if (caller_user.has_value() && box.user_id() != *caller_user) return not_found();
+    if (!request.app_name().empty() && request.app_name() != box.app()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("box ", box_id, " is of app ", box.app(), ", not ", request.app_name()));
+    }
+    const std::string& known = entry->record.config_sha256();
+    if (!known.empty() && known != digest) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("box ", box_id, " already has another client configuration"));
+    }
+    if (known.empty()) {
+      entry->record.set_config_sha256(digest);  // claims the write: a retry now waits
+      write_config = true;
+    }
+  }
+  const box::v1::AppProfile& profile = *entry->profile;
+
+  if (write_config) {
+    absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
+    absl::Status written = dir.ok() ? dir->WriteConfig(config) : dir.status();
+    absl::MutexLock lock(&mu_);
+    if (!written.ok()) {
+      entry->record.clear_config_sha256();
+      return absl::Status(written.code(), absl::StrCat("box ", box_id, ": write config.json: ",
+                                                       written.message()));
+    }
+    if (entry->phase == Phase::kLive) {
+      const bool ready = entry->record.box().has_ready_at();
+      SetState(box_id, *entry,
+               ready ? box::v1::BOX_STATE_RUNNING : box::v1::BOX_STATE_CONNECTING);
+      spdlog::info("[box {}] client config delivered{}{}", box_id,
+                   request.ip().empty() ? "" : " from ", request.ip());
+    }
+  }
+
+  // Wait for the box's readiness marker: RUNNING.
+  const absl::Duration timeout = absl::Seconds(profile.readiness_timeout_seconds());
+  box::v1::SetConfigResponse response;
+  bool running = false;
+  bool ended = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return entry->phase != Phase::kLive ||
+             entry->record.box().state() == box::v1::BOX_STATE_RUNNING;
+    };
+    const absl::Time since = FromTimestamp(entry->record.state_since());
+    mu_.AwaitWithDeadline(absl::Condition(&settled), since + timeout);
+    running = entry->phase == Phase::kLive &&
+              entry->record.box().state() == box::v1::BOX_STATE_RUNNING;
+    ended = entry->phase != Phase::kLive;
+    *response.mutable_box() = entry->record.box();
+    *response.mutable_result() = ConnectionOf(entry->record.box(), entry->record.aes_key());
+  }
+  if (running) return response;
+  if (ended) {
+    return absl::AbortedError(
+        absl::StrCat("box ", box_id, " ended before it was ready (",
+                     response.box().reason().empty() ? "gone" : response.box().reason(), ")"));
+  }
+  Teardown(box_id, "not ready after its config", absl::Seconds(profile.stop_grace_seconds()),
+           /*wait_for_create=*/false)
+      .IgnoreError();
+  return absl::DeadlineExceededError(absl::StrCat(
+      "box ", box_id, " did not write ", profile.readiness_marker(), " within ",
+      absl::FormatDuration(timeout), " of its config; it was stopped"));
+}
+
+// ---- Sweeper and shutdown requests -----------------------------------------------------------
+
+void BoxManager::SweepSessions(absl::Time now) {
+  std::vector<std::pair<std::string, std::string>> stale;  // box id, reason
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [box_id, entry] : boxes_) {
+      if (entry->phase != Phase::kLive || entry->end_scheduled) continue;
+      const internal::BoxRecord& record = entry->record;
+      const absl::Time since = record.has_state_since() ? FromTimestamp(record.state_since())
+                                                        : FromTimestamp(record.box().created_at());
+      const box::v1::AppProfile& profile = *entry->profile;
+      const BoxState state = record.box().state();
+      if (state == box::v1::BOX_STATE_ALLOCATED && record.has_assign() &&
+          record.config_sha256().empty() &&
+          now - since >= absl::Seconds(profile.config_timeout_seconds())) {
+        stale.emplace_back(box_id, absl::StrCat("no client config within ",
+                                                profile.config_timeout_seconds(), "s"));
+      } else if (state == box::v1::BOX_STATE_CONNECTING &&
+                 now - since >= absl::Seconds(profile.readiness_timeout_seconds()) + kSweepSlack) {
+        stale.emplace_back(box_id, "not ready after its config");
+      } else {
+        continue;
+      }
+      entry->end_scheduled = true;
+    }
+  }
+  for (const auto& [box_id, reason] : stale) {
+    spdlog::info("[box {}] sweeping: {}", box_id, reason);
+    std::optional<absl::Duration> grace;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = boxes_.find(box_id);
+      if (it == boxes_.end()) continue;
+      grace = absl::Seconds(it->second->profile->stop_grace_seconds());
+    }
+    ScheduleTeardown(box_id, reason, grace);
+  }
+}
+
+void BoxManager::CheckShutdownRequests() {
+  std::vector<std::pair<std::string, absl::Duration>> asked;  // box id, stop grace
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [box_id, entry] : boxes_) {
+      if (entry->phase != Phase::kLive || entry->end_scheduled) continue;
+      const std::string marker = absl::StrCat(MappingPath(box_id), "/", kShutdownRequest);
+      if (access(marker.c_str(), F_OK) != 0) continue;
+      entry->end_scheduled = true;
+      asked.emplace_back(box_id, absl::Seconds(entry->profile->stop_grace_seconds()));
+    }
+  }
+  for (const auto& [box_id, grace] : asked) {
+    spdlog::info("[box {}] the box asked to be stopped", box_id);
+    ScheduleTeardown(box_id, "shutdown requested by the box", grace);
+  }
+}
+
+// ---- Drain -----------------------------------------------------------------------------------
+
+absl::Status BoxManager::SetDraining(bool draining) {
+  const std::string marker = absl::StrCat(options_.boxes_dir, "/", kDrainingMarkerFile);
+  if (draining) {
+    return common::WriteFileAtomically(marker, "draining\n", 0644);
+  }
+  if (unlink(marker.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(common::ErrnoMessage(absl::StrCat("remove ", marker), errno));
+  }
+  return absl::OkStatus();
+}
+
+box::v1::DrainState BoxManager::drain_state() const {
+  absl::MutexLock lock(&mu_);
+  if (!draining_) return box::v1::DRAIN_STATE_SERVING;
+  return boxes_.empty() ? box::v1::DRAIN_STATE_DRAINED : box::v1::DRAIN_STATE_DRAINING;
+}
+
+box::v1::DrainResponse BoxManager::Drain() {
+  if (absl::Status kept = SetDraining(true); !kept.ok()) {
+    spdlog::error("drain: {} (the drain holds until docker-svc restarts)", kept.ToString());
+  }
+  std::vector<std::pair<std::string, absl::Duration>> waiting;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!draining_) spdlog::info("draining: new boxes are refused, WAITING boxes stopped");
+    draining_ = true;
+    for (auto& [box_id, entry] : boxes_) {
+      const Box& box = entry->record.box();
+      if (entry->phase != Phase::kLive || entry->end_scheduled ||
+          box.state() != box::v1::BOX_STATE_WAITING || !box.user_id().empty()) {
+        continue;
+      }
+      entry->end_scheduled = true;
+      waiting.emplace_back(box_id, absl::Seconds(entry->profile->stop_grace_seconds()));
+    }
+  }
+  for (const auto& [box_id, grace] : waiting) ScheduleTeardown(box_id, "draining", grace);
+  box::v1::DrainResponse response;
+  response.set_drain_state(drain_state());
+  response.set_stopped_waiting(static_cast<uint32_t>(waiting.size()));
+  return response;
+}
+
+box::v1::DrainResponse BoxManager::Undrain() {
+  if (absl::Status kept = SetDraining(false); !kept.ok()) spdlog::error("undrain: {}", kept.ToString());
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) spdlog::info("serving again: the drain is over");
+    draining_ = false;
+  }
+  box::v1::DrainResponse response;
+  response.set_drain_state(drain_state());
+  return response;
+}
+
+}  // namespace berth::docker
