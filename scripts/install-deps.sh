@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libboost1.74-dev libjwt-dev zlib1g-dev openssl curl wrk nghttp2-client
   docker.io busybox-static
+  chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
 )
 
 missing=()

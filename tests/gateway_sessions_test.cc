@@ -6,6 +6,8 @@
 //     AES key once it is RUNNING; config.json is the decoded json_data; a retry answers the same,
 //     another body is 409, another user's token 404;
 //   - without an assignment, json_transport ends in 504 and changes nothing;
+//   - docker-svc SIGKILLed mid-handshake: the client is told (503), the box keeps its state and
+//     user across the restart, and nothing leaks;
 //   - a drain stops the WAITING boxes, refuses new ones (503), leaves the running ones, and the
 //     host reports drained once they are gone.
 #include <set>
@@ -52,7 +54,7 @@ class GatewaySessionsTest : public GatewayTest {
     ASSERT_NO_FATAL_FAILURE(StartAll(options));
   }
 
-  // The WAITING boxes of the app, by id.
+  // The WAITING boxes of the app, by id (tracked as this test's).
   std::set<std::string> Waiting() {
     HttpResult listed =
         Call(Get(absl::StrCat("/v1/boxes?state=BOX_STATE_WAITING&app=", kApp), BackendToken()));
@@ -60,7 +62,10 @@ class GatewaySessionsTest : public GatewayTest {
     std::set<std::string> ids;
     absl::StatusOr<v1::ListResponse> list = ParseJson<v1::ListResponse>(listed.body);
     if (!list.ok()) return ids;
-    for (const v1::Box& box : list->boxes()) ids.insert(box.box_id());
+    for (const v1::Box& box : list->boxes()) {
+      ids.insert(box.box_id());
+      Track(box.box_id());  // the pool's boxes are this test's too
+    }
     return ids;
   }
 
@@ -225,6 +230,42 @@ TEST_F(GatewaySessionsTest, DrainStopsWaitingBoxesRefusesNewOnesAndReportsDraine
   // Undrain: the pool fills again.
   EXPECT_EQ(Call(Post("/v1/host:undrain", "{}", BackendToken())).status, 200);
   EXPECT_TRUE(PoolReaches(2));
+}
+
+TEST_F(GatewaySessionsTest, DockerSvcKilledMidHandshakeKeepsTheBoxAndItsUser) {
+  ASSERT_NO_FATAL_FAILURE(StartWithPool(1));
+  ASSERT_TRUE(PoolReaches(1));
+  const std::string box_id = *Waiting().begin();
+  // The client is waiting for its assignment when docker-svc dies; it is told so at once.
+  HttpResult cut;
+  std::thread client([&] {
+    cut = Call(JsonTransport(box_id, R"({\"a\":1})", UserToken("alice")));
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  host().KillDockerSvc();
+  client.join();
+  ExpectError(cut, 503, kUnavailable);
+
+  ASSERT_TRUE(host().StartDockerSvc().ok());
+  ASSERT_OK_AND_ASSIGN(v1::Box waiting, host().boxes().Get(box_id));
+  EXPECT_EQ(waiting.state(), v1::BOX_STATE_WAITING);  // as it was
+
+  // Assigned, then killed again before the config: the restart keeps user and session.
+  ASSERT_TRUE(Assign("alice", "s-1", box_id).ok());
+  host().KillDockerSvc();
+  ASSERT_TRUE(host().StartDockerSvc().ok());
+  ASSERT_OK_AND_ASSIGN(v1::Box assigned, host().boxes().Get(box_id));
+  EXPECT_EQ(assigned.state(), v1::BOX_STATE_ALLOCATED);
+  EXPECT_EQ(assigned.user_id(), "alice");
+  EXPECT_EQ(assigned.session_id(), "s-1");
+  // The handshake finishes on the restarted daemon, and the same assign is still the same.
+  HttpResult answer = Call(JsonTransport(box_id, R"({\"a\":1})", UserToken("alice")));
+  EXPECT_EQ(answer.status, 200) << answer.Describe();
+  ASSERT_OK_AND_ASSIGN(v1::AssignResponse again, Assign("alice", "s-1", box_id));
+  EXPECT_EQ(again.box().state(), v1::BOX_STATE_RUNNING);
+  // Nothing leaked: every container, lease, record and directory belongs to a box.
+  ASSERT_TRUE(PoolReaches(1));
+  EXPECT_EQ(HostDisagreement(host(), [this](const std::string& id) { return Mine(id); }), "");
 }
 
 }  // namespace
