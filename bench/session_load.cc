@@ -92,10 +92,19 @@ class SessionBench {
     assigned_.clear();
   }
 
+  // Drains the host (its pool stops refilling and its WAITING boxes are stopped), then stops
+  // every box left and waits until none is.
   void StopAll() {
-    absl::StatusOr<std::vector<v1::Box>> boxes = host_.boxes().List();
-    if (!boxes.ok()) return;
-    for (const v1::Box& box : *boxes) host_.boxes().Stop(box.box_id()).IgnoreError();
+    absl::StatusOr<v1::DrainResponse> drained = berth::testing::CallWithDeadline(
+        &v1::Boxes::Stub::Drain, &host_.boxes().stub(), v1::DrainRequest(), absl::Seconds(30));
+    if (!drained.ok()) Die(absl::StrCat("drain: ", drained.status().ToString()));
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::vector<v1::Box>> boxes = host_.boxes().List();
+      if (!boxes.ok() || boxes->empty()) return;
+      for (const v1::Box& box : *boxes) host_.boxes().Stop(box.box_id()).IgnoreError();
+    }
+    Die("boxes were left running");
   }
 
  private:
