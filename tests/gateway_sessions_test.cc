@@ -8,6 +8,8 @@
 //   - without an assignment, json_transport ends in 504 and changes nothing;
 //   - docker-svc SIGKILLed mid-handshake: the client is told (503), the box keeps its state and
 //     user across the restart, and nothing leaks;
+//   - the sweeper stops an assigned box that gets no config, and a box that writes `shutdown`
+//     is stopped;
 //   - a drain stops the WAITING boxes, refuses new ones (503), leaves the running ones, and the
 //     host reports drained once they are gone.
 #include <set>
@@ -265,6 +267,49 @@ TEST_F(GatewaySessionsTest, DockerSvcKilledMidHandshakeKeepsTheBoxAndItsUser) {
   EXPECT_EQ(again.box().state(), v1::BOX_STATE_RUNNING);
   // Nothing leaked: every container, lease, record and directory belongs to a box.
   ASSERT_TRUE(PoolReaches(1));
+  EXPECT_EQ(HostDisagreement(host(), [this](const std::string& id) { return Mine(id); }), "");
+}
+
+TEST_F(GatewaySessionsTest, SweeperAndSelfShutdownOnTheRealEngine) {
+  // An app whose assigned boxes may wait 2 s for their client's config.
+  BoxHostOptions options;
+  options.profiles[kApp] = absl::StrCat(WhistBoxProfile(), "config_timeout_seconds: 2\n");
+  options.docker_svc_flags = {absl::StrCat("--warm_pool=", kApp, "=2")};
+  ASSERT_NO_FATAL_FAILURE(StartAll(options));
+  ASSERT_TRUE(PoolReaches(2));
+  absl::StatusOr<std::unique_ptr<BoxWatcher>> watcher = BoxWatcher::Start(host().boxes_address());
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  auto gone_reason = [&](const std::string& box_id) -> std::string {
+    absl::StatusOr<ReceivedEvent> gone = (*watcher)->WaitFor(
+        [&](const v1::BoxEvent& event) {
+          return event.kind() == v1::BoxEvent::KIND_GONE && event.box().box_id() == box_id;
+        },
+        absl::Seconds(15));
+    return gone.ok() ? gone->event.box().reason() : gone.status().ToString();
+  };
+
+  // Assigned, no config: swept after its 2 s.
+  absl::StatusOr<v1::AssignResponse> assigned = Assign("alice", "s-1");
+  ASSERT_TRUE(assigned.ok()) << assigned.status();
+  const absl::Time assigned_at = absl::Now();
+  EXPECT_EQ(gone_reason(assigned->box().box_id()), "no client config within 2s");
+  EXPECT_LT(absl::Now() - assigned_at, absl::Seconds(10));
+
+  // A box that writes `shutdown` into its mapping directory (from inside, with docker exec) is
+  // stopped within 2 s.
+  const std::string box_id = *Waiting().begin();
+  const absl::Time asked_at = absl::Now();
+  ASSERT_TRUE(RunCommand(absl::StrCat("/usr/bin/docker exec berth-", box_id,
+                                      " touch /whist/resourceMappings/shutdown"))
+                  .ok());
+  absl::StatusOr<ReceivedEvent> dying = (*watcher)->WaitFor(
+      [&](const v1::BoxEvent& event) {
+        return event.box().box_id() == box_id && event.box().state() == v1::BOX_STATE_DYING;
+      },
+      absl::Seconds(5));
+  ASSERT_TRUE(dying.ok()) << dying.status();
+  EXPECT_LT(dying->received - asked_at, absl::Seconds(2)) << "the stop did not begin in 2 s";
+  EXPECT_EQ(gone_reason(box_id), "shutdown requested by the box");
   EXPECT_EQ(HostDisagreement(host(), [this](const std::string& id) { return Mine(id); }), "");
 }
 
