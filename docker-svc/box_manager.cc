@@ -57,7 +57,8 @@ absl::Status StepError(const std::string& box_id, absl::string_view step,
 constexpr absl::Duration kFirstRetry = absl::Milliseconds(100);
 constexpr absl::Duration kMaxRetry = absl::Seconds(5);
 
-// Boxes' shutdown requests are looked for every this many readiness polls (250 ms by default).
+// Boxes' shutdown requests are looked for every this many readiness polls (with the default
+// 10 ms poll, about every 250 ms).
 constexpr int kShutdownCheckRounds = 25;
 
 bool Matches(const Box& box, const box::v1::ListRequest& filter) {
@@ -116,6 +117,12 @@ void BoxManager::Start() {
   event_feed_->Start();
   readiness_thread_ = std::thread([this] { ReadinessLoop(); });
   tick_thread_ = std::thread([this] { TickLoop(); });
+  bool draining = false;
+  {
+    absl::MutexLock lock(&mu_);
+    draining = draining_;
+  }
+  if (draining) Drain();  // WAITING boxes a restart adopted while draining
 }
 
 void BoxManager::Shutdown() {
@@ -234,6 +241,9 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
       if (!entry->pending_end.empty()) {
         // It ended while being made (its process exited at once, say).
         ScheduleTeardown(box_id, entry->pending_end, std::nullopt);
+      } else if (draining_ && record.box().user_id().empty()) {
+        // A WAITING box whose create passed the drain check before the drain began.
+        ScheduleEnd(box_id, *entry, "draining");
       }
     }
   }

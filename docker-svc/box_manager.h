@@ -50,7 +50,8 @@ struct BoxManagerOptions {
 // Invariants: a box is listed only once its container runs; a box that ends (Stop, TTL, its
 // process dying, its container removed behind Berth's back) loses its container, directory,
 // record and lease before its final KIND_GONE event; a create that fails undoes every earlier
-// step. Thread-safe; blocking calls (Docker, the allocator) never run under the table's lock.
+// step. Thread-safe; Docker and the allocator are never called under the table's lock (a
+// box's record file is written under it, so that records follow the table in order).
 class BoxManager {
  public:
   static absl::StatusOr<std::unique_ptr<BoxManager>> Create(const BoxManagerOptions& options,
@@ -93,10 +94,11 @@ class BoxManager {
   void Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher);
 
   // ---- Sessions (box_sessions.cc) ----
-  // Hands a WAITING box to a user (ALLOCATED; its session_id file written), or creates one for
-  // the user when none of the app waits. Repeating the same request returns the same box.
-  // Errors: INVALID_ARGUMENT, NOT_FOUND (box_id unknown), FAILED_PRECONDITION (box_id is not
-  // WAITING), UNAVAILABLE "draining", and CreateBox's for the cold path.
+  // Hands a WAITING box to a user (its session_id file written, then ALLOCATED), or creates one
+  // for the user when none of the app waits (its id derived from app, user and session, so that
+  // a retry finds it). Repeating the same request returns the same box.
+  // Errors: INVALID_ARGUMENT, NOT_FOUND (box_id unknown), ABORTED (box_id is not WAITING, or it
+  // ended meanwhile), UNAVAILABLE "draining", and CreateBox's for the cold path.
   absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request);
   // Delivers a client's config.json (see SetConfigRequest): waits up to `assignment_wait` for
   // the box to be ALLOCATED to `caller_user` (nullopt: the backend, any user), writes the file,
@@ -108,7 +110,8 @@ class BoxManager {
                                                        const std::optional<std::string>& caller_user,
                                                        absl::Duration assignment_wait);
   // Draining refuses new boxes (CreateBox and AssignBox: UNAVAILABLE "draining") and stops
-  // every WAITING box; boxes with a user run on. Kept across restarts. Both are idempotent.
+  // every WAITING box, also one whose create was under way and those a restart adopts; boxes
+  // with a user run on. Kept across restarts. Both are idempotent.
   box::v1::DrainResponse Drain();
   box::v1::DrainResponse Undrain();
   box::v1::DrainState drain_state() const;
@@ -133,8 +136,12 @@ class BoxManager {
     bool oom_seen = false;
     std::optional<int64_t> exit_code_seen;
     bool ttl_fired = false;
-    // A stop already scheduled by the sweeper or the box's shutdown request.
+    // A stop already scheduled (sweeper, shutdown request, drain, a failed session step).
     bool end_scheduled = false;
+    // An Assign is writing its session_id file: no other Assign may take the box.
+    bool claiming = false;
+    // A SetConfig is writing config.json; others with the same config wait for it.
+    bool config_writing = false;
   };
   // What a create has done so far, for its undo.
   struct CreateProgress {
@@ -183,8 +190,12 @@ class BoxManager {
   // The sweeper: boxes assigned without a config after their app's config timeout, and boxes
   // CONNECTING past their readiness timeout, are stopped with the reason in their final event.
   void SweepSessions(absl::Time now);
-  // With mu_ held: sets a box's state and when it entered it, stores the record and publishes.
-  void SetState(const std::string& box_id, Entry& entry, box::v1::BoxState state)
+  // With mu_ held: stores `next` as the box's record (state_since set when its state changed)
+  // and publishes the change; on a storage error nothing changes and the error is returned.
+  absl::Status CommitRecord(const std::string& box_id, Entry& entry, internal::BoxRecord next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: schedules the stop of a box once, with its profile's grace.
+  void ScheduleEnd(const std::string& box_id, Entry& entry, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With mu_ held: the box a repeated assign asks for, if it was assigned already.
   std::shared_ptr<Entry> FindAssigned(const box::v1::AssignRequest& request) const
@@ -227,6 +238,8 @@ class BoxManager {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  // Serializes Drain and Undrain, so that the marker file and draining_ agree.
+  absl::Mutex drain_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   int readiness_rounds_ = 0;  // ReadinessLoop's own.
 
   absl::Time events_since_ = absl::InfinitePast();

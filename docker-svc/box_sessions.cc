@@ -3,13 +3,16 @@
 // sweep boxes stuck on the way, stop boxes that ask for it, and drain the host.
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/box_id.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "docker-svc/box_manager.h"
+#include "docker-svc/box_spec.h"
 #include "docker-svc/client_config.h"
 #include "docker-svc/mapping_dir.h"
 #include "google/protobuf/util/time_util.h"
@@ -25,8 +28,6 @@ using google::protobuf::util::TimeUtil;
 
 // The file a box writes into its mapping directory to be stopped.
 constexpr char kShutdownRequest[] = "shutdown";
-// Longest session id accepted: it is written to a file the box reads.
-constexpr size_t kMaxSessionIdBytes = 256;
 // The sweeper gives a CONNECTING box this much beyond its readiness timeout, so that the
 // SetConfig call waiting for it ends it first, with the caller told why.
 constexpr absl::Duration kSweepSlack = absl::Seconds(5);
@@ -41,27 +42,23 @@ absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
   return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
 }
 
-absl::Status CheckSessionText(absl::string_view value, absl::string_view name) {
-  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " is required"));
-  if (value.size() > kMaxSessionIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " is longer than ", kMaxSessionIdBytes, " bytes"));
-  }
-  for (char c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(name, " holds a control character"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateAssignRequest(const box::v1::AssignRequest& request) {
   if (request.box_id().empty() && request.app().empty()) {
     return absl::InvalidArgumentError("give the box_id of a WAITING box or an app");
   }
   if (!request.box_id().empty()) RETURN_IF_ERROR(common::ValidateBoxId(request.box_id()));
-  RETURN_IF_ERROR(CheckSessionText(request.user_id(), "user_id"));
-  return CheckSessionText(request.session_id(), "session_id");
+  if (request.user_id().empty()) return absl::InvalidArgumentError("user_id is required");
+  if (request.session_id().empty()) return absl::InvalidArgumentError("session_id is required");
+  RETURN_IF_ERROR(ValidateIdentity("user_id", request.user_id()));
+  return ValidateIdentity("session_id", request.session_id());
+}
+
+// The id of the box a cold assign creates: the same for the same app, user and session, so
+// that a retry (or a retry after a crash) finds the box instead of making another.
+std::string ColdBoxId(const box::v1::AssignRequest& request) {
+  const std::string key = absl::StrCat(request.app(), "\n", request.user_id(), "\n",
+                                       request.session_id());
+  return absl::StrCat("s-", Sha256Hex(key).substr(0, 40));
 }
 
 bool SameAssignment(const box::v1::AssignRequest& a, const box::v1::AssignRequest& b) {
@@ -100,14 +97,24 @@ absl::StatusOr<std::string> ConfigTarget(const box::v1::SetConfigRequest& reques
 
 // ---- State -----------------------------------------------------------------------------------
 
-void BoxManager::SetState(const std::string& box_id, Entry& entry, BoxState state) {
-  internal::BoxRecord& record = entry.record;
-  record.mutable_box()->set_state(state);
-  *record.mutable_state_since() = ToTimestamp(clock_->Now());
-  if (absl::Status put = store_.Put(record); !put.ok()) {
-    spdlog::error("[box {}] {}", box_id, put.ToString());
+absl::Status BoxManager::CommitRecord(const std::string& box_id, Entry& entry,
+                                      internal::BoxRecord next) {
+  if (next.box().state() != entry.record.box().state() || !next.has_state_since()) {
+    *next.mutable_state_since() = ToTimestamp(clock_->Now());
   }
-  Publish(BoxEvent::KIND_CHANGED, record.box());
+  if (absl::Status put = store_.Put(next); !put.ok()) {
+    spdlog::error("[box {}] {}", box_id, put.ToString());
+    return put;
+  }
+  entry.record = std::move(next);
+  Publish(BoxEvent::KIND_CHANGED, entry.record.box());
+  return absl::OkStatus();
+}
+
+void BoxManager::ScheduleEnd(const std::string& box_id, Entry& entry, const std::string& reason) {
+  if (entry.end_scheduled || entry.phase != Phase::kLive) return;
+  entry.end_scheduled = true;
+  ScheduleTeardown(box_id, reason, absl::Seconds(entry.profile->stop_grace_seconds()));
 }
 
 size_t BoxManager::box_count() const {
@@ -133,8 +140,8 @@ std::shared_ptr<BoxManager::Entry> BoxManager::PickWaiting(const std::string& ap
   std::shared_ptr<Entry> best;
   for (const auto& [box_id, entry] : boxes_) {
     const Box& box = entry->record.box();
-    if (entry->phase != Phase::kLive || box.state() != box::v1::BOX_STATE_WAITING ||
-        box.app() != app || !box.user_id().empty()) {
+    if (entry->phase != Phase::kLive || entry->end_scheduled || entry->claiming ||
+        box.state() != box::v1::BOX_STATE_WAITING || box.app() != app || !box.user_id().empty()) {
       continue;
     }
     if (best == nullptr) {
@@ -171,45 +178,57 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
       if (it == boxes_.end() || it->second->phase == Phase::kCreating) {
         return absl::NotFoundError(absl::StrCat("no box ", request.box_id()));
       }
-      const Box& box = it->second->record.box();
-      if (it->second->phase != Phase::kLive || box.state() != box::v1::BOX_STATE_WAITING ||
-          !box.user_id().empty()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("box ", request.box_id(), " is ", box::v1::BoxState_Name(box.state()),
-                         ", not WAITING"));
-      }
+      const Entry& entry = *it->second;
+      const Box& box = entry.record.box();
       if (!request.app().empty() && request.app() != box.app()) {
         return absl::InvalidArgumentError(
             absl::StrCat("box ", request.box_id(), " is of app ", box.app()));
+      }
+      if (entry.phase != Phase::kLive || entry.end_scheduled || entry.claiming ||
+          box.state() != box::v1::BOX_STATE_WAITING || !box.user_id().empty()) {
+        return absl::AbortedError(absl::StrCat("box ", request.box_id(), " is ",
+                                               box::v1::BoxState_Name(box.state()),
+                                               entry.end_scheduled ? " and ending" : "",
+                                               ", not WAITING for a user"));
       }
       claimed = it->second;
     } else {
       claimed = PickWaiting(request.app());
     }
     if (claimed != nullptr) {
-      const std::string box_id = claimed->record.box().box_id();
-      request.set_box_id(box_id);
+      claimed->claiming = true;
+      request.set_box_id(claimed->record.box().box_id());
       request.set_app(claimed->record.box().app());
-      *claimed->record.mutable_assign() = request;
-      Box& box = *claimed->record.mutable_box();
-      box.set_user_id(request.user_id());
-      box.set_session_id(request.session_id());
-      SetState(box_id, *claimed, box::v1::BOX_STATE_ALLOCATED);
-      *response.mutable_box() = box;
-      response.set_from_pool(true);
     }
   }
+
   if (claimed != nullptr) {
-    const std::string& box_id = response.box().box_id();
-    absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
+    // The session_id file first: the box never looks ALLOCATED without it, not even to a
+    // restart.
+    const std::string& box_id = request.box_id();
+    absl::StatusOr<MappingDir> dir = MappingDir::Open(options_.boxes_dir, box_id);
     absl::Status written = dir.ok() ? dir->WriteSessionId(request.session_id()) : dir.status();
+    absl::MutexLock lock(&mu_);
+    claimed->claiming = false;
     if (!written.ok()) {
-      Teardown(box_id, "could not write its session_id", absl::ZeroDuration(),
-               /*wait_for_create=*/false)
-          .IgnoreError();
       return absl::Status(written.code(), absl::StrCat("assign box ", box_id,
                                                        ": write session_id: ", written.message()));
     }
+    if (claimed->phase != Phase::kLive || claimed->end_scheduled) {
+      return absl::AbortedError(absl::StrCat("box ", box_id, " ended while being assigned"));
+    }
+    internal::BoxRecord next = claimed->record;
+    *next.mutable_assign() = request;
+    next.mutable_box()->set_user_id(request.user_id());
+    next.mutable_box()->set_session_id(request.session_id());
+    next.mutable_box()->set_state(box::v1::BOX_STATE_ALLOCATED);
+    if (absl::Status committed = CommitRecord(box_id, *claimed, std::move(next));
+        !committed.ok()) {
+      return absl::Status(committed.code(),
+                          absl::StrCat("assign box ", box_id, ": ", committed.message()));
+    }
+    *response.mutable_box() = claimed->record.box();
+    response.set_from_pool(true);
     spdlog::info("[box {}] assigned to user {} (session {}) from the warm pool", box_id,
                  request.user_id(), request.session_id());
     return response;
@@ -219,29 +238,32 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
   if (!request.box_id().empty()) {
     return absl::NotFoundError(absl::StrCat("no box ", request.box_id()));
   }
+  request.set_box_id(ColdBoxId(request));
   box::v1::CreateRequest create;
   create.set_app(request.app());
+  create.set_box_id(request.box_id());
   create.set_user_id(request.user_id());
   create.set_session_id(request.session_id());
   ASSIGN_OR_RETURN(box::v1::CreateResponse created, CreateBox(create));
   {
     absl::MutexLock lock(&mu_);
-    auto it = boxes_.find(created.box().box_id());
-    if (it != boxes_.end()) {
-      request.set_box_id(created.box().box_id());
-      internal::BoxRecord& record = it->second->record;
-      *record.mutable_assign() = request;
-      if (absl::Status put = store_.Put(record); !put.ok()) {
-        spdlog::error("[box {}] {}", request.box_id(), put.ToString());
-      }
-      *response.mutable_box() = record.box();
-    } else {
-      *response.mutable_box() = created.box();
+    auto it = boxes_.find(request.box_id());
+    if (it == boxes_.end() || it->second->phase != Phase::kLive) {
+      return absl::AbortedError(absl::StrCat("box ", request.box_id(), " ended at once"));
     }
+    Entry& entry = *it->second;
+    if (!entry.record.has_assign()) {
+      internal::BoxRecord next = entry.record;
+      *next.mutable_assign() = request;
+      RETURN_IF_ERROR(CommitRecord(request.box_id(), entry, std::move(next)));
+    }
+    *response.mutable_box() = entry.record.box();
   }
   response.set_from_pool(false);
-  spdlog::info("[box {}] created for user {} (session {}): no WAITING box of app {}",
-               response.box().box_id(), request.user_id(), request.session_id(), request.app());
+  if (created.created()) {
+    spdlog::info("[box {}] created for user {} (session {}): no WAITING box of app {}",
+                 request.box_id(), request.user_id(), request.session_id(), request.app());
+  }
   return response;
 }
 
@@ -254,6 +276,7 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
   ASSIGN_OR_RETURN(const std::string config, DecodeClientConfig(request.json_data()));
   const std::string digest = Sha256Hex(config);
   auto not_found = [&box_id] { return absl::NotFoundError(absl::StrCat("no box ", box_id)); };
+  const absl::Time give_up = absl::Now() + assignment_wait;
 
   std::shared_ptr<Entry> entry;
   bool write_config = false;
@@ -262,23 +285,27 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
     auto it = boxes_.find(box_id);
     if (it == boxes_.end() || it->second->phase == Phase::kCreating) return not_found();
     entry = it->second;
-    // Wait for the box to have a user (and for the caller's own, to be that user).
-    auto assigned = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      const Box& box = entry->record.box();
-      return entry->phase != Phase::kLive || !box.user_id().empty();
+    // Wait for the box to have a user, and for another call writing this config to finish.
+    auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || entry->phase != Phase::kLive ||
+             (!entry->record.box().user_id().empty() && !entry->config_writing);
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&assigned), assignment_wait)) {
+    const bool in_time = mu_.AwaitWithDeadline(absl::Condition(&settled), give_up);
+    const Box& box = entry->record.box();
+    if (caller_user.has_value() && !box.user_id().empty() && box.user_id() != *caller_user) {
+      return not_found();
+    }
+    if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
+    if (entry->phase != Phase::kLive) {
+      return absl::AbortedError(absl::StrCat("box ", box_id, " ended (",
+                                             box.reason().empty() ? "gone" : box.reason(), ")"));
+    }
+    if (!in_time) {
       return absl::DeadlineExceededError(
           absl::StrCat("box ", box_id, " was not assigned to ",
                        caller_user.has_value() ? "you" : "a user", " within ",
                        absl::FormatDuration(assignment_wait)));
     }
-    const Box& box = entry->record.box();
-    if (entry->phase != Phase::kLive) {
-      return absl::AbortedError(absl::StrCat("box ", box_id, " ended (",
-                                             box.reason().empty() ? "gone" : box.reason(), ")"));
-    }
-    if (caller_user.has_value() && box.user_id() != *caller_user) return not_found();
     if (!request.app_name().empty() && request.app_name() != box.app()) {
       return absl::InvalidArgumentError(
           absl::StrCat("box ", box_id, " is of app ", box.app(), ", not ", request.app_name()));
@@ -288,119 +315,122 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
       return absl::AlreadyExistsError(
           absl::StrCat("box ", box_id, " already has another client configuration"));
     }
-    if (known.empty()) {
-      entry->record.set_config_sha256(digest);  // claims the write: a retry now waits
+    // The config is written when the box is still ALLOCATED: the first time, or again after a
+    // restart cut the first write short (the same bytes).
+    if (box.state() == box::v1::BOX_STATE_ALLOCATED) {
+      if (known.empty()) {
+        // The digest is stored before the file is written, so that a restart in between
+        // still refuses another config.
+        internal::BoxRecord next = entry->record;
+        next.set_config_sha256(digest);
+        RETURN_IF_ERROR(CommitRecord(box_id, *entry, std::move(next)));
+      }
+      entry->config_writing = true;
       write_config = true;
     }
   }
   const box::v1::AppProfile& profile = *entry->profile;
 
   if (write_config) {
-    absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
+    absl::StatusOr<MappingDir> dir = MappingDir::Open(options_.boxes_dir, box_id);
     absl::Status written = dir.ok() ? dir->WriteConfig(config) : dir.status();
     absl::MutexLock lock(&mu_);
+    entry->config_writing = false;
     if (!written.ok()) {
-      entry->record.clear_config_sha256();
       return absl::Status(written.code(), absl::StrCat("box ", box_id, ": write config.json: ",
                                                        written.message()));
     }
-    if (entry->phase == Phase::kLive) {
-      const bool ready = entry->record.box().has_ready_at();
-      SetState(box_id, *entry,
-               ready ? box::v1::BOX_STATE_RUNNING : box::v1::BOX_STATE_CONNECTING);
+    if (entry->phase == Phase::kLive &&
+        entry->record.box().state() == box::v1::BOX_STATE_ALLOCATED) {
+      internal::BoxRecord next = entry->record;
+      next.mutable_box()->set_state(next.box().has_ready_at() ? box::v1::BOX_STATE_RUNNING
+                                                              : box::v1::BOX_STATE_CONNECTING);
+      RETURN_IF_ERROR(CommitRecord(box_id, *entry, std::move(next)));
       spdlog::info("[box {}] client config delivered{}{}", box_id,
                    request.ip().empty() ? "" : " from ", request.ip());
     }
   }
 
-  // Wait for the box's readiness marker: RUNNING.
+  // Wait for the box's readiness marker: RUNNING. The timeout runs from CONNECTING.
   const absl::Duration timeout = absl::Seconds(profile.readiness_timeout_seconds());
   box::v1::SetConfigResponse response;
   bool running = false;
-  bool ended = false;
   {
     absl::MutexLock lock(&mu_);
     auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return entry->phase != Phase::kLive ||
-             entry->record.box().state() == box::v1::BOX_STATE_RUNNING;
+      return stopping_ || entry->phase != Phase::kLive ||
+             entry->record.box().state() != box::v1::BOX_STATE_CONNECTING;
     };
-    const absl::Time since = FromTimestamp(entry->record.state_since());
-    mu_.AwaitWithDeadline(absl::Condition(&settled), since + timeout);
-    running = entry->phase == Phase::kLive &&
-              entry->record.box().state() == box::v1::BOX_STATE_RUNNING;
-    ended = entry->phase != Phase::kLive;
-    *response.mutable_box() = entry->record.box();
-    *response.mutable_result() = ConnectionOf(entry->record.box(), entry->record.aes_key());
+    const absl::Duration waited = absl::Now() - FromTimestamp(entry->record.state_since());
+    mu_.AwaitWithTimeout(absl::Condition(&settled),
+                         std::max(absl::ZeroDuration(), timeout - waited));
+    const Box& box = entry->record.box();
+    running = entry->phase == Phase::kLive && box.state() == box::v1::BOX_STATE_RUNNING;
+    *response.mutable_box() = box;
+    *response.mutable_result() = ConnectionOf(box, entry->record.aes_key());
+    if (!running) {
+      if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
+      if (entry->phase != Phase::kLive || box.state() == box::v1::BOX_STATE_DYING) {
+        return absl::AbortedError(absl::StrCat(
+            "box ", box_id, " ended before it was ready (",
+            box.reason().empty() ? "gone" : box.reason(), ")"));
+      }
+      ScheduleEnd(box_id, *entry, "not ready after its config");
+    }
   }
   if (running) return response;
-  if (ended) {
-    return absl::AbortedError(
-        absl::StrCat("box ", box_id, " ended before it was ready (",
-                     response.box().reason().empty() ? "gone" : response.box().reason(), ")"));
-  }
-  Teardown(box_id, "not ready after its config", absl::Seconds(profile.stop_grace_seconds()),
-           /*wait_for_create=*/false)
-      .IgnoreError();
   return absl::DeadlineExceededError(absl::StrCat(
       "box ", box_id, " did not write ", profile.readiness_marker(), " within ",
-      absl::FormatDuration(timeout), " of its config; it was stopped"));
+      absl::FormatDuration(timeout), " of its config; it is being stopped"));
 }
 
 // ---- Sweeper and shutdown requests -----------------------------------------------------------
 
 void BoxManager::SweepSessions(absl::Time now) {
-  std::vector<std::pair<std::string, std::string>> stale;  // box id, reason
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [box_id, entry] : boxes_) {
-      if (entry->phase != Phase::kLive || entry->end_scheduled) continue;
-      const internal::BoxRecord& record = entry->record;
-      const absl::Time since = record.has_state_since() ? FromTimestamp(record.state_since())
-                                                        : FromTimestamp(record.box().created_at());
-      const box::v1::AppProfile& profile = *entry->profile;
-      const BoxState state = record.box().state();
-      if (state == box::v1::BOX_STATE_ALLOCATED && record.has_assign() &&
-          record.config_sha256().empty() &&
-          now - since >= absl::Seconds(profile.config_timeout_seconds())) {
-        stale.emplace_back(box_id, absl::StrCat("no client config within ",
-                                                profile.config_timeout_seconds(), "s"));
-      } else if (state == box::v1::BOX_STATE_CONNECTING &&
-                 now - since >= absl::Seconds(profile.readiness_timeout_seconds()) + kSweepSlack) {
-        stale.emplace_back(box_id, "not ready after its config");
-      } else {
-        continue;
-      }
-      entry->end_scheduled = true;
+  absl::MutexLock lock(&mu_);
+  for (auto& [box_id, entry] : boxes_) {
+    if (entry->phase != Phase::kLive || entry->end_scheduled) continue;
+    const internal::BoxRecord& record = entry->record;
+    const absl::Time since = record.has_state_since() ? FromTimestamp(record.state_since())
+                                                      : FromTimestamp(record.box().created_at());
+    const box::v1::AppProfile& profile = *entry->profile;
+    const BoxState state = record.box().state();
+    std::string reason;
+    if (state == box::v1::BOX_STATE_ALLOCATED && record.has_assign() &&
+        record.config_sha256().empty() &&
+        now - since >= absl::Seconds(profile.config_timeout_seconds())) {
+      reason = absl::StrCat("no client config within ", profile.config_timeout_seconds(), "s");
+    } else if (state == box::v1::BOX_STATE_CONNECTING &&
+               now - since >= absl::Seconds(profile.readiness_timeout_seconds()) + kSweepSlack) {
+      reason = "not ready after its config";
+    } else {
+      continue;
     }
-  }
-  for (const auto& [box_id, reason] : stale) {
     spdlog::info("[box {}] sweeping: {}", box_id, reason);
-    std::optional<absl::Duration> grace;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = boxes_.find(box_id);
-      if (it == boxes_.end()) continue;
-      grace = absl::Seconds(it->second->profile->stop_grace_seconds());
-    }
-    ScheduleTeardown(box_id, reason, grace);
+    ScheduleEnd(box_id, *entry, reason);
   }
 }
 
 void BoxManager::CheckShutdownRequests() {
-  std::vector<std::pair<std::string, absl::Duration>> asked;  // box id, stop grace
+  std::vector<std::string> live;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [box_id, entry] : boxes_) {
-      if (entry->phase != Phase::kLive || entry->end_scheduled) continue;
-      const std::string marker = absl::StrCat(MappingPath(box_id), "/", kShutdownRequest);
-      if (access(marker.c_str(), F_OK) != 0) continue;
-      entry->end_scheduled = true;
-      asked.emplace_back(box_id, absl::Seconds(entry->profile->stop_grace_seconds()));
+    for (const auto& [box_id, entry] : boxes_) {
+      if (entry->phase == Phase::kLive && !entry->end_scheduled) live.push_back(box_id);
     }
   }
-  for (const auto& [box_id, grace] : asked) {
+  std::vector<std::string> asked;
+  for (const std::string& box_id : live) {  // file checks outside the lock
+    const std::string marker = absl::StrCat(MappingPath(box_id), "/", kShutdownRequest);
+    if (access(marker.c_str(), F_OK) == 0) asked.push_back(box_id);
+  }
+  if (asked.empty()) return;
+  absl::MutexLock lock(&mu_);
+  for (const std::string& box_id : asked) {
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end()) continue;
     spdlog::info("[box {}] the box asked to be stopped", box_id);
-    ScheduleTeardown(box_id, "shutdown requested by the box", grace);
+    ScheduleEnd(box_id, *it->second, "shutdown requested by the box");
   }
 }
 
@@ -424,32 +454,33 @@ box::v1::DrainState BoxManager::drain_state() const {
 }
 
 box::v1::DrainResponse BoxManager::Drain() {
+  absl::MutexLock drain(&drain_mu_);
   if (absl::Status kept = SetDraining(true); !kept.ok()) {
     spdlog::error("drain: {} (the drain holds until docker-svc restarts)", kept.ToString());
   }
-  std::vector<std::pair<std::string, absl::Duration>> waiting;
+  uint32_t stopped = 0;
   {
     absl::MutexLock lock(&mu_);
     if (!draining_) spdlog::info("draining: new boxes are refused, WAITING boxes stopped");
     draining_ = true;
     for (auto& [box_id, entry] : boxes_) {
       const Box& box = entry->record.box();
-      if (entry->phase != Phase::kLive || entry->end_scheduled ||
+      if (entry->phase != Phase::kLive || entry->end_scheduled || entry->claiming ||
           box.state() != box::v1::BOX_STATE_WAITING || !box.user_id().empty()) {
         continue;
       }
-      entry->end_scheduled = true;
-      waiting.emplace_back(box_id, absl::Seconds(entry->profile->stop_grace_seconds()));
+      ScheduleEnd(box_id, *entry, "draining");
+      ++stopped;
     }
   }
-  for (const auto& [box_id, grace] : waiting) ScheduleTeardown(box_id, "draining", grace);
   box::v1::DrainResponse response;
   response.set_drain_state(drain_state());
-  response.set_stopped_waiting(static_cast<uint32_t>(waiting.size()));
+  response.set_stopped_waiting(stopped);
   return response;
 }
 
 box::v1::DrainResponse BoxManager::Undrain() {
+  absl::MutexLock drain(&drain_mu_);
   if (absl::Status kept = SetDraining(false); !kept.ok()) spdlog::error("undrain: {}", kept.ToString());
   {
     absl::MutexLock lock(&mu_);

@@ -126,6 +126,19 @@ TEST_F(BoxSessionsTest, AssignTakesAWaitingBoxWithoutDockerThenCreatesWhenNoneWa
                        manager_->AssignBox(Assign("test-box", "carol", "s-3")));
   EXPECT_EQ(cold_again.box().box_id(), cold.box().box_id());
   EXPECT_FALSE(cold_again.from_pool());
+
+  // Two cold assigns of the same session at once (a retry racing the first): one box.
+  absl::StatusOr<box::v1::AssignResponse> a, b;
+  std::thread racer1([&] { a = manager_->AssignBox(Assign("test-box", "dave", "s-4")); });
+  std::thread racer2([&] { b = manager_->AssignBox(Assign("test-box", "dave", "s-4")); });
+  racer1.join();
+  racer2.join();
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(a->box().box_id(), b->box().box_id());
+  box::v1::ListRequest daves;
+  daves.set_user_id("dave");
+  EXPECT_THAT(manager_->ListBoxes(daves), SizeIs(1));
 }
 
 TEST_F(BoxSessionsTest, AssignRefusesBadRequestsAndBoxesThatDoNotWait) {
@@ -136,13 +149,15 @@ TEST_F(BoxSessionsTest, AssignRefusesBadRequestsAndBoxesThatDoNotWait) {
   EXPECT_THAT(manager_->AssignBox(Assign("test-box", "u", "")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("session_id")));
   EXPECT_THAT(manager_->AssignBox(Assign("test-box", "u", "line\nbreak")),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("control")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("printable ASCII")));
+  EXPECT_THAT(manager_->AssignBox(Assign("test-box", "a user", "s")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("printable ASCII")));
   EXPECT_THAT(manager_->AssignBox(Assign("", "u", "s")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("app")));
   EXPECT_THAT(manager_->AssignBox(Assign("", "u", "s", "nope")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
   EXPECT_THAT(manager_->AssignBox(Assign("", "u", "s", "taken")),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not WAITING")));
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("not WAITING")));
   EXPECT_THAT(manager_->AssignBox(Assign("quick-box", "u", "s", "w1")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("of app test-box")));
   // None of that touched w1.
@@ -169,6 +184,20 @@ TEST_F(BoxSessionsTest, ConfigWaitsForTheAssignmentThenAnswersOnceTheBoxIsReady)
   EXPECT_EQ(answer->result().port_32262(), 0u);  // the app has no such port
   EXPECT_EQ(answer->result().aes_key().size(), 32u);
   EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w1/config.json")), config);
+
+  // Two identical configs at once for a fresh box: both answered, the file written once.
+  Waiting("w2");
+  ASSERT_THAT(manager_->AssignBox(Assign("test-box", "bob", "s-2", "w2")), IsOk());
+  std::thread box2 = BoxAnswersConfig("w2");
+  absl::StatusOr<box::v1::SetConfigResponse> one, two;
+  std::thread c1([&] { one = manager_->SetConfig(Config("w2", config), "bob", absl::Seconds(5)); });
+  std::thread c2([&] { two = manager_->SetConfig(Config("w2", config), "bob", absl::Seconds(5)); });
+  c1.join();
+  c2.join();
+  box2.join();
+  ASSERT_THAT(one, IsOk());
+  ASSERT_THAT(two, IsOk());
+  EXPECT_EQ(one->result().SerializeAsString(), two->result().SerializeAsString());
 
   // An identical retry: the identical answer. Another config: ALREADY_EXISTS. Another user:
   // as if there were no box.
@@ -203,7 +232,7 @@ TEST_F(BoxSessionsTest, ABoxNotReadyAfterItsConfigIsStopped) {
   Waiting("q1", "quick-box");
   ASSERT_THAT(manager_->AssignBox(Assign("quick-box", "alice", "s-1")), IsOk());
   EXPECT_THAT(manager_->SetConfig(Config("q1", "{}"), "alice", absl::Seconds(1)),
-              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("it was stopped")));
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("being stopped")));
   EXPECT_EQ(WaitGone("q1", absl::Seconds(5)), "not ready after its config");
   ExpectNothingLeft("q1");
 }
@@ -253,6 +282,31 @@ TEST_F(BoxSessionsTest, DrainStopsWaitingBoxesRefusesNewOnesAndEndsDrained) {
   EXPECT_EQ(manager_->Undrain().drain_state(), box::v1::DRAIN_STATE_SERVING);
   EXPECT_FALSE(Exists(boxes_.File(kDrainingMarkerFile)));
   EXPECT_THAT(manager_->CreateBox(Request("new", "bob")), IsOk());
+
+  // A WAITING box that a restart adopts while the host drains is stopped too.
+  manager_->Start();
+  manager_->Unwatch(events_);
+  events_ = manager_->Watch();
+  Waiting("w2");
+  manager_->Drain();
+  manager_->Shutdown();
+  ASSERT_OK_AND_ASSIGN(manager_,
+                       BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
+  ASSERT_THAT(manager_->Recover(), IsOk());
+  events_ = manager_->Watch();
+  manager_->Start();
+  box::v1::ListRequest waiting;
+  waiting.set_state(box::v1::BOX_STATE_WAITING);
+  EXPECT_TRUE([&] {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline) {
+      if (manager_->ListBoxes(waiting).empty()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }()) << "the adopted WAITING box was not stopped";
+  ASSERT_OK_AND_ASSIGN(box::v1::Box still, manager_->GetBox("new"));  // has a user: runs on
+  EXPECT_EQ(still.user_id(), "bob");
 }
 
 TEST_F(BoxSessionsTest, WarmPoolKeepsItsBoxesAndRefillsAfterAnAssign) {
@@ -286,6 +340,35 @@ TEST_F(BoxSessionsTest, WarmPoolKeepsItsBoxesAndRefillsAfterAnAssign) {
   EXPECT_EQ(eventually(0), 0u);
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(waiting(), 0u);
+  pool.Stop();
+}
+
+TEST_F(BoxSessionsTest, WarmPoolBacksOffWhenItsBoxesDieUnused) {
+  WarmPoolOptions options;
+  options.first_backoff = absl::Seconds(1);
+  options.recheck = absl::Milliseconds(20);
+  WarmPool pool(manager_.get(), {{"test-box", 1}}, options);
+  pool.Start();
+  box::v1::ListRequest filter;
+  filter.set_state(box::v1::BOX_STATE_WAITING);
+  auto one_waiting = [&](absl::Duration timeout) -> std::string {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      std::vector<box::v1::Box> boxes = manager_->ListBoxes(filter);
+      if (boxes.size() == 1) return boxes[0].box_id();
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return "";
+  };
+  const std::string first = one_waiting(absl::Seconds(5));
+  ASSERT_FALSE(first.empty());
+  // The box's process exits at once, as a broken image's would.
+  ASSERT_THAT(docker_.Exit("berth-" + first, 1), IsOk());
+  EXPECT_EQ(WaitGone(first, absl::Seconds(5)), "died");
+  EXPECT_EQ(one_waiting(absl::Milliseconds(600)), "") << "replaced without backing off";
+  const std::string second = one_waiting(absl::Seconds(5));
+  EXPECT_FALSE(second.empty()) << "never replaced after the backoff";
+  EXPECT_NE(second, first);
   pool.Stop();
 }
 

@@ -27,21 +27,6 @@ constexpr int64_t kMaxTtlSeconds = 365LL * 24 * 3600;
 constexpr char kTtyPrefix[] = "/dev/tty";
 constexpr char kGpuEnv[] = "NVIDIA_VISIBLE_DEVICES";
 
-// user_id and session_id end up in labels and files: printable ASCII without spaces.
-absl::Status ValidateIdentity(absl::string_view field, absl::string_view value) {
-  if (value.size() > kMaxIdentityLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is ", value.size(), " characters long; at most ",
-                     kMaxIdentityLength, " are allowed"));
-  }
-  for (char c : value) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " may hold only printable ASCII characters without spaces"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 // Reads exactly `size` random bytes from the kernel.
 void RandomBytes(unsigned char* out, size_t size) {
@@ -67,6 +52,21 @@ std::string Hex(const unsigned char* bytes, size_t size) {
 }
 
 }  // namespace
+
+absl::Status ValidateIdentity(absl::string_view field, absl::string_view value) {
+  if (value.size() > kMaxIdentityLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", value.size(), " characters long; at most ",
+                     kMaxIdentityLength, " are allowed"));
+  }
+  for (char c : value) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " may hold only printable ASCII characters without spaces"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::string ContainerName(const std::string& box_id) { return absl::StrCat("berth-", box_id); }
 

@@ -39,6 +39,10 @@ std::string ContainerName(const std::string& box_id);
 // Checks a create request against its app's profile (`profile` nullptr: no such app, and
 // `known_apps` is named in the error). INVALID_ARGUMENT says which field is wrong and why; an
 // empty box id is fine (one is generated).
+// user_id and session_id end up in labels and files: printable ASCII without spaces, at most
+// 256 characters. INVALID_ARGUMENT names `field`.
+absl::Status ValidateIdentity(absl::string_view field, absl::string_view value);
+
 absl::Status ValidateCreateRequest(const box::v1::CreateRequest& request,
                                    const box::v1::AppProfile* profile,
                                    const std::string& known_apps);

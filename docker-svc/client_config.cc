@@ -12,7 +12,7 @@
 namespace berth::docker {
 namespace {
 
-// Inflates gzip data; nullopt-like error when it is not gzip or too large once inflated.
+// Inflates gzip data; INVALID_ARGUMENT when it is not complete gzip or inflates too far.
 absl::StatusOr<std::string> Gunzip(absl::string_view compressed) {
   z_stream stream{};
   // 16 + MAX_WBITS: a gzip header and trailer, not a raw zlib stream.

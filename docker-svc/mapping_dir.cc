@@ -40,6 +40,17 @@ absl::StatusOr<MappingDir> MappingDir::Create(const std::string& boxes_dir,
   return MappingDir(path);
 }
 
+absl::StatusOr<MappingDir> MappingDir::Open(const std::string& boxes_dir,
+                                            absl::string_view box_id) {
+  RETURN_IF_ERROR(common::ValidateBoxId(box_id));
+  const std::string path = PathOf(boxes_dir, box_id);
+  std::error_code error;
+  if (!std::filesystem::is_directory(path, error)) {
+    return absl::AbortedError(absl::StrCat("the mapping directory ", path, " is gone"));
+  }
+  return MappingDir(path);
+}
+
 absl::Status MappingDir::Write(absl::string_view name, absl::string_view contents) const {
   return common::WriteFileAtomically(absl::StrCat(path_, "/", name), contents, 0644);
 }

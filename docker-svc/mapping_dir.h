@@ -36,6 +36,9 @@ class MappingDir {
  public:
   // Creates the directory (an existing one is reused). INVALID_ARGUMENT for a bad box id.
   static absl::StatusOr<MappingDir> Create(const std::string& boxes_dir, absl::string_view box_id);
+  // The directory of a box that has one, never creating it (a box torn down meanwhile must not
+  // get it back): ABORTED when it is gone, INVALID_ARGUMENT for a bad box id.
+  static absl::StatusOr<MappingDir> Open(const std::string& boxes_dir, absl::string_view box_id);
   // The directory of `box_id` without creating it.
   static std::string PathOf(const std::string& boxes_dir, absl::string_view box_id);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -54,18 +55,49 @@ bool WarmPool::TopUpOne() {
     request.set_app(app);
     absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(request);
     if (created.ok()) {
-      state.backoff = options_.first_backoff;
-      state.next_try = absl::InfinitePast();
+      made_[created->box().box_id()] = {app, absl::Now()};
       spdlog::info("[box {}] warm pool: made for {}", created->box().box_id(), app);
     } else {
-      state.next_try = absl::Now() + state.backoff;
-      spdlog::warn("warm pool: {}: {}; next try in {}", app, created.status().ToString(),
-                   absl::FormatDuration(state.backoff));
-      state.backoff = std::min(state.backoff * 2, options_.max_backoff);
+      Failed(state, app, created.status().ToString());
     }
     return true;
   }
   return false;
+}
+
+void WarmPool::Failed(AppState& state, const std::string& app, const std::string& why) {
+  state.next_try = absl::Now() + state.backoff;
+  spdlog::warn("warm pool: {}: {}; next try in {}", app, why, absl::FormatDuration(state.backoff));
+  state.backoff = std::min(state.backoff * 2, options_.max_backoff);
+}
+
+void WarmPool::OnEvent(const box::v1::BoxEvent& event) {
+  auto it = made_.find(event.box().box_id());
+  if (it == made_.end()) return;
+  const Made made = it->second;
+  if (!event.box().user_id().empty()) {
+    made_.erase(it);  // taken: a success
+    apps_[made.app].backoff = options_.first_backoff;
+    return;
+  }
+  // Judged as the box starts dying: the keeper refills as soon as it is no longer WAITING.
+  if (event.kind() != box::v1::BoxEvent::KIND_GONE &&
+      event.box().state() != box::v1::BOX_STATE_DYING) {
+    return;
+  }
+  made_.erase(it);
+  // Only a box that ended by itself tells of a broken app, not one stopped by a drain or a
+  // caller.
+  const std::string& reason = event.box().reason();
+  const bool by_itself = reason == "died" || reason == "oom" || reason == "removed";
+  if (by_itself && absl::Now() - made.at < options_.early_death) {
+    Failed(apps_[made.app], made.app,
+           absl::StrCat("box ", event.box().box_id(), " ended unused after ",
+                        absl::FormatDuration(absl::Now() - made.at), " (",
+                        event.box().reason(), ")"));
+  } else {
+    apps_[made.app].backoff = options_.first_backoff;
+  }
 }
 
 void WarmPool::Loop() {
@@ -75,8 +107,8 @@ void WarmPool::Loop() {
     if (TopUpOne()) continue;
     // Nothing to do now: sleep until a box event (a box taken or gone) or the recheck.
     if (watcher->Next(&event, options_.recheck)) {
-      while (watcher->Next(&event, absl::ZeroDuration())) {
-      }
+      OnEvent(event);
+      while (watcher->Next(&event, absl::ZeroDuration())) OnEvent(event);
     } else if (watcher->lost()) {
       manager_->Unwatch(watcher);
       watcher = manager_->Watch();

@@ -17,13 +17,17 @@ struct WarmPoolOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // How often the pools are looked at when no box event wakes the keeper.
   absl::Duration recheck = absl::Seconds(1);
+  // A pool box that ends within this long of being made, without a user, counts as a failed
+  // create (a broken image that exits at once must not be recreated in a tight loop).
+  absl::Duration early_death = absl::Seconds(60);
 };
 
 // Keeps `targets[app]` WAITING boxes (without a user) of each app, like Whist's zygotes, so that
 // an assign finds one ready. A box taken, stopped or dead is replaced as soon as its event
 // arrives. One box is made at a time, on the keeper's own thread, so refilling never holds up
 // a request; an app whose create fails (host full: RESOURCE_EXHAUSTED, a missing image, Docker
-// down) is retried with backoff while the other apps are served. Nothing is made while the host
+// down), or whose boxes die soon after being made, is retried with backoff while the other
+// apps are served. Nothing is made while the host
 // drains. The boxes are ordinary boxes: a restart of docker-svc recovers them like any other.
 class WarmPool {
  public:
@@ -49,11 +53,19 @@ class WarmPool {
   // Makes one box for the first app below its target whose backoff has passed; false when no
   // app needs one now.
   bool TopUpOne();
+  void Failed(AppState& state, const std::string& app, const std::string& why);
+  // Notes the end of a box this pool made (a failure when it died early and unused).
+  void OnEvent(const box::v1::BoxEvent& event);
   int WaitingBoxes(const std::string& app) const;
 
   BoxManager* const manager_;
   const WarmPoolOptions options_;
   std::map<std::string, AppState> apps_;  // the keeper thread's own
+  struct Made {
+    std::string app;
+    absl::Time at;
+  };
+  std::map<std::string, Made> made_;  // boxes this pool made and nobody took yet; the keeper's
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

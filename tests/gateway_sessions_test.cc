@@ -88,11 +88,12 @@ class GatewaySessionsTest : public GatewayTest {
     return assigned;
   }
 
+  // Whist's request; `extra` (",\"k\":v...") adds fields.
   static HttpCall JsonTransport(const std::string& box_id, const std::string& json_data,
-                                const std::string& token) {
+                                const std::string& token, const std::string& extra = "") {
     HttpCall call = Post("/json_transport",
                          absl::StrCat(R"({"mandelbox_id":")", box_id, R"(","json_data":")",
-                                      json_data, R"(","app_name":")", kApp, R"("})"),
+                                      json_data, R"(","app_name":")", kApp, R"(")", extra, "}"),
                          token);
     call.method = "PUT";
     return call;
@@ -160,8 +161,13 @@ TEST_F(GatewaySessionsTest, WarmPoolAssignAndTheJsonTransportHandshake) {
       {JsonTransport(box_id, json_data, UserToken("alice")),
        JsonTransport(box_id, absl::Base64Escape(Gzip(R"({"dark_mode":false})")),
                      UserToken("alice")),
-       JsonTransport(box_id, json_data, UserToken("mallory"))});
-  ASSERT_EQ(again.size(), 3u);
+       JsonTransport(box_id, json_data, UserToken("mallory")),
+       // A stock Whist client also sends its tokens; they are accepted and ignored.
+       JsonTransport(box_id, json_data, UserToken("alice"),
+                     R"(,"ip":"203.0.113.7","jwt_access_token":"t","config_encryption_token":)"
+                     R"("k","is_new_config_encryption_token":true)")});
+  ASSERT_EQ(again.size(), 4u);
+  EXPECT_EQ(again[3].status, 200) << again[3].Describe();
   EXPECT_EQ(again[0].status, 200) << again[0].Describe();
   ASSERT_OK_AND_ASSIGN(v1::SetConfigResponse retry, ParseJson<v1::SetConfigResponse>(again[0].body));
   EXPECT_EQ(retry.result().SerializeAsString(), answer.result().SerializeAsString());
