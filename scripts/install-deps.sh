@@ -11,6 +11,7 @@ packages=(
   libssl-dev libboost1.74-dev libjwt-dev zlib1g-dev openssl curl wrk nghttp2-client
   docker.io busybox-static
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
+  mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
 )
 
 missing=()

@@ -22,13 +22,8 @@ if [ ! -s "$secret_file" ]; then
 fi
 
 # A backend token for the demo: HS256 over the secret, valid for a day.
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-jwt_header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-jwt_claims=$(printf '{"sub":"demo-operator","scope":"backend","exp":%d}' \
-  "$(($(date +%s) + 86400))" | b64url)
-jwt_signature=$(printf '%s.%s' "$jwt_header" "$jwt_claims" |
-  openssl dgst -sha256 -hmac "$(tr -d '[:space:]' <"$secret_file")" -binary | b64url)
-token="$jwt_header.$jwt_claims.$jwt_signature"
+source scripts/lib/backend-token.sh
+token=$(backend_token "$(tr -d '[:space:]' <"$secret_file")" demo-operator)
 
 pids=()
 stop() {

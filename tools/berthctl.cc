@@ -10,6 +10,7 @@
 //
 // Exit status: 0 on success, 1 when the call fails (its gRPC code and message on stderr),
 // 2 on a usage error.
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "berth/box/v1/box.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, boxes, "unix:/run/berth/boxes.sock", "docker-svc's address");
@@ -154,14 +157,53 @@ int Watch(v1::Boxes::Stub& stub) {
   return status.ok() ? 0 : Fail(status);
 }
 
+// The checks an operator (or the deployment test) makes of a daemon's socket without grpcurl:
+// the gRPC health service answers SERVING, and server reflection lists the services, one per
+// line. 0 when both work.
+int Probe(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
+  grpc::health::v1::HealthCheckResponse health;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
+        &context, grpc::health::v1::HealthCheckRequest(), &health);
+    if (!status.ok()) return Fail(status);
+  }
+  std::printf("health: %s\n",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(health.status()).c_str());
+  namespace reflection = ::grpc::reflection::v1alpha;
+  grpc::ClientContext context;
+  context.set_deadline(deadline);
+  auto stream = reflection::ServerReflection::NewStub(channel)->ServerReflectionInfo(&context);
+  reflection::ServerReflectionRequest request;
+  request.set_list_services("");
+  reflection::ServerReflectionResponse response;
+  const bool answered = stream->Write(request) && stream->Read(&response);
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) return Fail(status);
+  if (!answered || !response.has_list_services_response()) {
+    std::fprintf(stderr, "berthctl: no reflection answer\n");
+    return 1;
+  }
+  for (const auto& service : response.list_services_response().service()) {
+    std::printf("service: %s\n", service.name().c_str());
+  }
+  return health.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "berthctl create|get BOX_ID|list|stop BOX_ID|watch [flags]: drive docker-svc");
+      "berthctl create|get BOX_ID|list|stop BOX_ID|watch [flags]: drive docker-svc;\n"
+      "berthctl probe ADDRESS: a daemon's health and its services (unix:/run/berth/x.sock)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage("name a command: create, get, list, stop or watch");
   const std::string command = args[1];
+  if (command == "probe" && args.size() == 3) return Probe(args[2]);
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_boxes), grpc::InsecureChannelCredentials());
   std::unique_ptr<v1::Boxes::Stub> stub = v1::Boxes::NewStub(channel);
   if (command == "create" && args.size() == 2) return Create(*stub);
