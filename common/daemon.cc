@@ -129,13 +129,17 @@ class UnaryCallCounter final : public grpc::experimental::ServerInterceptorFacto
 // Lets unary calls in flight finish (new ones are still served meanwhile), for at most
 // `grace`, then stops the server at once. gRPC's own Shutdown(deadline) would also wait for
 // idle client connections to go away, which an idle client notices only seconds later.
-void StopServer(grpc::Server& server, const std::atomic<int>& in_flight, absl::Duration grace) {
+void StopServer(grpc::Server& server, const std::atomic<int>& in_flight, absl::Duration grace,
+                const std::function<void()>& abandon_work) {
   const absl::Time deadline = absl::Now() + grace;
   while (in_flight.load(std::memory_order_acquire) > 0 && absl::Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const int cancelled = in_flight.load(std::memory_order_acquire);
   if (cancelled > 0) spdlog::warn("cancelling {} calls still running after the grace", cancelled);
+  // Handlers blocked in the service's own retries (a backend that is down) must end too, or
+  // Wait() below never returns.
+  if (abandon_work) abandon_work();
   server.Shutdown(std::chrono::system_clock::now());
   server.Wait();
 }
@@ -208,7 +212,7 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
   spdlog::info("{} stopping on signal {}", options.name, signal_number);
   Notify("STOPPING=1\nSTATUS=stopping");
   health->Shutdown();
-  StopServer(*server, *in_flight, options.shutdown_grace);
+  StopServer(*server, *in_flight, options.shutdown_grace, options.abandon_work);
   watchdog.reset();
   spdlog::info("{} stopped", options.name);
   return absl::OkStatus();

@@ -34,6 +34,9 @@ struct ServeOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Watchdog pings are sent only while this answers OK (when unset, always).
   std::function<absl::Status()> liveness;
+  // Called once the grace is over, before the calls still running are cancelled: makes the
+  // service's own work (retry loops, waits) give up, so that every handler returns.
+  std::function<void()> abandon_work;
 };
 
 // The life of a daemon's gRPC server, shared by every Berth daemon:
@@ -45,7 +48,7 @@ struct ServeOptions {
 //   - when the service manager asks for it (WATCHDOG_USEC), sends WATCHDOG=1 every half period
 //     while `liveness` is OK;
 //   - on SIGTERM/SIGINT sends STOPPING=1, marks every service NOT_SERVING and stops the server,
-//     cancelling calls still running after `shutdown_grace`.
+//     cancelling calls still running after `shutdown_grace` (and calling `abandon_work` first).
 // Returns OK after a clean stop, or why the server could not start.
 // PrepareDaemonProcess() must have been called before any thread was created.
 absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim claim);

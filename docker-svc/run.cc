@@ -68,6 +68,10 @@ absl::Status Run(const Config& config) {
   serve.service_names = {box::v1::Boxes::service_full_name()};
   serve.shutdown_grace = config.shutdown_grace;
   serve.liveness = [&manager] { return manager->Liveness(); };
+  serve.abandon_work = [&warm_pool, &manager] {
+    warm_pool.Stop();
+    manager->Shutdown();  // teardowns still retrying give up; the restart finishes them
+  };
   absl::Status served = common::ServeUntilSignalled(serve, std::move(claim));
   warm_pool.Stop();
   manager->Shutdown();

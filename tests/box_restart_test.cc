@@ -257,5 +257,31 @@ TEST_F(BoxRestartTest, AllocatorKilledDuringCreatesThenLeasesAndContainersAgree)
   EXPECT_THAT(host().MappingDirs(), IsEmpty());
 }
 
+// A stop that cannot finish (the allocator is gone, so the lease release is retried) must not
+// keep docker-svc from exiting on SIGTERM: after its grace it gives up on the retries and exits
+// cleanly; its restart finishes the stop.
+TEST_F(BoxRestartTest, SigtermWhileAStopRetriesADeadAllocatorStillExits) {
+  BoxHostOptions options;
+  options.docker_svc_flags = {"--shutdown_grace=2s", "--allocator_timeout=2s"};
+  ASSERT_NO_FATAL_FAILURE(StartHost(options));
+  const std::string id = BoxId("stuck");
+  ASSERT_TRUE(host().boxes().Create(CreateRequest("test-box", id, "u1")).ok());
+  host().KillAllocator();
+  std::thread stopper([&] { host().boxes().Stop(id).IgnoreError(); });
+  absl::SleepFor(absl::Seconds(1));  // the stop is now retrying the release
+  const absl::Time start = absl::Now();
+  absl::StatusOr<int> exit_code = host().docker_svc()->Terminate(absl::Seconds(30));
+  stopper.join();
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << "\n" << host().LogTails();
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "docker-svc hung on its own retries";
+
+  // Back with the allocator: the restart finishes the stop and nothing is left.
+  ASSERT_TRUE(host().StartAllocator().ok());
+  ASSERT_TRUE(host().StartDockerSvc().ok());
+  EXPECT_TRUE(WaitUntil([&] { return Leftovers(host(), id).empty(); }, absl::Seconds(30)))
+      << Leftovers(host(), id);
+}
+
 }  // namespace
 }  // namespace berth::testing
