@@ -387,6 +387,13 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
   if (claims.has_sub()) {
     if (claims.sub().kind_case() != Value::kStringValue) return Unauthenticated("malformed sub");
     caller.subject = claims.sub().string_value();
+    // The subject travels as gRPC metadata and becomes a box's user id: printable ASCII
+    // without spaces (anything else would be refused by docker-svc, or by gRPC itself).
+    for (char c : caller.subject) {
+      if (c <= 0x20 || c >= 0x7f) {
+        return Unauthenticated("sub must be printable ASCII without spaces");
+      }
+    }
   }
   if (caller.subject.empty() && !caller.backend) return Unauthenticated("token has no sub");
   return caller;

@@ -59,7 +59,8 @@ class JwtVerifier {
   // UNAUTHENTICATED with a short reason (never echoing the token) for: a missing or malformed
   // header or token, an algorithm the keys do not allow, a bad signature, a token without
   // "exp", an expired one (now >= exp + leeway), one not yet valid (now < nbf - leeway), a
-  // wrong issuer or audience, a malformed claim, or a missing "sub" on a non-backend token.
+  // wrong issuer or audience, a malformed claim (a "sub" that is not printable ASCII without
+  // spaces, say), or a missing "sub" on a non-backend token.
   absl::StatusOr<Caller> Verify(absl::string_view authorization_header) const;
 
   // How many verified tokens are remembered; when full, the memory starts over empty. Tokens

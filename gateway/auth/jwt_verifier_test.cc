@@ -463,6 +463,19 @@ TEST_F(JwtVerifierTest, RefusesMissingAudience) {
               StatusIs(absl::StatusCode::kUnauthenticated, "wrong audience"));
 }
 
+TEST_F(JwtVerifierTest, RefusesSubThatIsNotPrintableAscii) {
+  JwtVerifier verifier = SecretVerifier();
+  for (const char* sub : {"jos\u00e9", "a b", "line\\nbreak", "tab\\t"}) {
+    const std::string claims =
+        absl::StrReplaceAll(Claims(), {{"\"alice\"", absl::StrCat("\"", sub, "\"")}});
+    EXPECT_THAT(verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, claims))),
+                StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("printable ASCII")))
+        << sub;
+  }
+  EXPECT_OK(verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret,
+                                        absl::StrReplaceAll(Claims(), {{"alice", "a.l-i_c@e"}})))));
+}
+
 TEST_F(JwtVerifierTest, RefusesMissingSubForNonBackendToken) {
   JwtVerifier verifier = SecretVerifier();
   std::string token = Sign(JWT_ALG_HS256, kSecret,
