@@ -64,7 +64,12 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   }
   void OnWriteDone(bool) override {}
   void OnDone(const grpc::Status& status) override {
-    on_done_(status);
+    // The callbacks hold the HTTP exchange, which holds the cancel callback that holds this
+    // call: let go of them before the last one runs, so that the cycle breaks.
+    Backend::StreamDone done = std::move(on_done_);
+    on_done_ = nullptr;
+    on_message_ = nullptr;
+    done(status);
     self_.reset();  // may delete this
   }
 

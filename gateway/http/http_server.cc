@@ -25,6 +25,9 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
+// Chunks of an event stream waiting for a slow client before it is cut off.
+constexpr size_t kMaxPendingChunks = 4096;
+
 std::chrono::nanoseconds ToChrono(absl::Duration duration) {
   return absl::ToChronoNanoseconds(duration);
 }
@@ -121,6 +124,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void QueueChunk(std::optional<std::string> data) {  // nullopt: the last chunk
     if (closed_ || !streaming_) return;
+    if (pending_.size() >= kMaxPendingChunks) {
+      // A client that does not read its stream is cut off (and its RPC cancelled) rather than
+      // buffered without end; it can watch again.
+      return ClientGone();
+    }
     pending_.push_back(std::move(data));
     if (!writing_) WriteNextChunk();
   }
@@ -224,6 +232,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     Answered();
+    // Drops what refers back to this session (the stream's cancel callback holds its RPC, whose
+    // callbacks hold the writer), so that nothing keeps the session alive after its close.
+    on_client_gone_ = nullptr;
+    pending_.clear();
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
