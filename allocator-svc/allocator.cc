@@ -9,19 +9,18 @@
 #include "absl/strings/str_join.h"
 #include "allocator-svc/request_validation.h"
 #include "common/box_id.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 
 namespace berth::allocator {
 namespace {
 
+using ::berth::common::FromTimestamp;
+
 void SetTimestamp(absl::Time time, google::protobuf::Timestamp* timestamp) {
   const int64_t micros = absl::ToUnixMicros(time);
   timestamp->set_seconds(micros / 1'000'000);
   timestamp->set_nanos(static_cast<int32_t>(micros % 1'000'000) * 1000);
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
 }
 
 PoolId PortPoolId(v1::Protocol protocol) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/box_id.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "docker-svc/box_spec.h"
 #include "docker-svc/mapping_dir.h"
@@ -19,18 +20,13 @@
 namespace berth::docker {
 namespace {
 
+using ::berth::common::FromTimestamp;
+using ::berth::common::ToTimestamp;
+
 using box::v1::Box;
 using box::v1::BoxEvent;
 using box::v1::BoxState;
 using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
-}
 
 absl::Duration FromDuration(const google::protobuf::Duration& duration) {
   return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
@@ -530,7 +526,7 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
     if (entry->oom_seen) end.set_oom_killed(true);
   }
   if (end.oom_killed() && (reason == "died" || reason == "removed")) final_reason = "oom";
-  *end.mutable_run_time() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+  *end.mutable_run_time() = TimeUtil::NanosecondsToDuration(
       absl::ToInt64Nanoseconds(std::max(finished - started, absl::ZeroDuration())));
 
   // The container must be gone before its ports and TTY may go to another box.

@@ -10,21 +10,23 @@
 #include "absl/strings/str_cat.h"
 #include "common/box_id.h"
 #include "common/files.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "docker-svc/box_manager.h"
 #include "docker-svc/box_spec.h"
 #include "docker-svc/client_config.h"
 #include "docker-svc/mapping_dir.h"
-#include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
 namespace {
 
+using ::berth::common::FromTimestamp;
+using ::berth::common::ToTimestamp;
+
 using box::v1::Box;
 using box::v1::BoxEvent;
 using box::v1::BoxState;
-using google::protobuf::util::TimeUtil;
 
 // The file a box writes into its mapping directory to be stopped.
 constexpr char kShutdownRequest[] = "shutdown";
@@ -33,14 +35,6 @@ constexpr char kShutdownRequest[] = "shutdown";
 constexpr absl::Duration kSweepSlack = absl::Seconds(5);
 // The Whist ports a client is told about (ClientConnection).
 constexpr uint32_t kWhistPorts[] = {32261, 32262, 32263, 32273};
-
-google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
-}
 
 absl::Status ValidateAssignRequest(const box::v1::AssignRequest& request) {
   if (request.box_id().empty() && request.app().empty()) {
