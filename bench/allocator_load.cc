@@ -91,6 +91,8 @@ ABSL_FLAG(std::string, keep_log, "", "copy the daemon's log here at the end");
 namespace berth::bench {
 namespace {
 
+using ::berth::bench::Today;
+
 namespace v1 = ::berth::allocator::v1;
 using grpc::health::v1::Health;
 using Clock = std::chrono::steady_clock;
@@ -348,7 +350,6 @@ Measurement Measure(const std::string& workload, int callers, Connections& conne
 // ---------------------------------------------------------------------------------------------
 // Output.
 
-std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 
 std::string MeasurementJson(const Measurement& m, const std::string& db_kind) {
   std::string steps;

@@ -82,6 +82,7 @@
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/notify_socket.h"
 #include "bench/closed_loop.h"
+#include "bench/daemon_start.h"
 #include "bench/json_output.h"
 #include "bench/proc_stats.h"
 
@@ -128,6 +129,9 @@ ABSL_FLAG(std::string, pid_file, "",
 namespace berth::bench {
 namespace {
 
+using ::berth::bench::LogTail;
+using ::berth::bench::Today;
+
 namespace boxv1 = ::berth::box::v1;
 using grpc::health::v1::Health;
 using Clock = std::chrono::steady_clock;
@@ -150,15 +154,6 @@ Global& G() {
   return *g;
 }
 
-std::string Tail(const std::string& path, int lines) {
-  std::ifstream in(path);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) all.push_back(line);
-  const size_t from = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0;
-  std::string out;
-  for (size_t i = from; i < all.size(); ++i) absl::StrAppend(&out, "  | ", all[i], "\n");
-  return out;
-}
 
 // Runs `argv` to completion with stdout and stderr into `out_path`; its exit status (128 + N
 // for signal N, -1 when it could not run) and, when `usage` is given, its rusage.
@@ -173,7 +168,7 @@ int RunToFile(const std::vector<std::string>& argv, const std::string& out_path,
   for (const auto& [name, log] :
        {std::pair<const char*, std::string>{"gateway", G().gateway_log},
         std::pair<const char*, std::string>{"docker-svc", G().docker_svc_log}}) {
-    if (!log.empty()) std::fprintf(stderr, "%s log (tail):\n%s", name, Tail(log, 20).c_str());
+    if (!log.empty()) std::fprintf(stderr, "%s log (tail):\n%s", name, LogTail(log, 20).c_str());
   }
   std::fflush(stderr);
   for (berth::testing::DaemonProcess* daemon : G().daemons) {
@@ -225,7 +220,6 @@ std::string ReadFile(const std::string& path) {
 }
 
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 
 // The value of `value_or`, or Die() with its error.
 template <typename T>
@@ -570,7 +564,7 @@ class Host {
     G().daemons.insert(G().daemons.begin(), gateway_.get());
     if (!notify_->WaitFor("READY=1", absl::Now() + absl::Seconds(30)).has_value()) {
       Die(absl::StrCat("the gateway did not send READY=1 within 30 s\n",
-                       Tail(gateway.log_path, 30)));
+                       LogTail(gateway.log_path, 30)));
     }
     gateway_args_ = gateway.args;
     docker_args_ = boxes.args;
@@ -610,13 +604,8 @@ class Host {
       const berth::testing::DaemonProcess::Options& options, const std::string& address,
       const char* what) {
     absl::StatusOr<std::unique_ptr<berth::testing::DaemonProcess>> daemon =
-        berth::testing::DaemonProcess::Start(options);
-    if (!daemon.ok()) Die(absl::StrCat("start ", what, ": ", daemon.status().ToString()));
-    if (absl::Status serving = (*daemon)->WaitServing(address, absl::Seconds(60));
-        !serving.ok()) {
-      Die(absl::StrCat(what, " does not serve: ", serving.ToString(), "\n",
-                       Tail(options.log_path, 30)));
-    }
+        berth::bench::StartServingDaemon(options, address, what);
+    if (!daemon.ok()) Die(std::string(daemon.status().message()));
     return *std::move(daemon);
   }
 

@@ -5,7 +5,15 @@
 #include <fstream>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 namespace berth::bench {
+
+// Today's local date, "YYYY-MM-DD": the "date" of every JSON line.
+inline std::string Today() {
+  return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone());
+}
 
 // Where a load generator's JSON lines go: stdout, and appended to `json_path` when given.
 class Output {

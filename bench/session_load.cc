@@ -33,6 +33,8 @@ ABSL_FLAG(std::string, json_out, "", "also append the JSON lines to this file");
 
 namespace {
 
+using ::berth::bench::Today;
+
 namespace v1 = ::berth::box::v1;
 using ::berth::testing::BoxHost;
 using ::berth::testing::BoxHostOptions;
@@ -42,7 +44,6 @@ using ::berth::testing::BoxHostOptions;
   std::exit(1);
 }
 
-std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 
 class SessionBench {
  public:
@@ -170,8 +171,9 @@ int main(int argc, char** argv) {
   const double speedup = w.p50 > 0 ? c.p50 / w.p50 : 0;
   std::printf("\n%s\n%s\n", Summary("warm", w, warm.size()).c_str(),
               Summary("cold", c, cold.size()).c_str());
-  std::printf("cold / warm (medians) = %.1f x: target >= 20 x %s; warm p99 %.2f ms: target < 20 ms %s\n",
-              speedup, speedup >= 20 ? "MET" : "NOT MET", w.p99, w.p99 < 20 ? "MET" : "NOT MET");
+  std::printf(
+      "cold / warm (medians) = %.1f x: target >= 20 x %s; warm p99 %.2f ms: target < 20 ms %s\n",
+      speedup, speedup >= 20 ? "MET" : "NOT MET", w.p99, w.p99 < 20 ? "MET" : "NOT MET");
   out.Json(absl::StrFormat(
       R"({"bench":"session_load","date":"%s","warm_ms":%s,"cold_ms":%s,"speedup":%.2f,)"
       R"("speedup_target_met":%s,"warm_p99_target_met":%s})",

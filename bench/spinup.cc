@@ -79,6 +79,7 @@
 #include "docker-svc/mapping_dir.h"
 #include "tests/allocator_test_client.h"
 #include "tests/testing/daemon_process.h"
+#include "bench/daemon_start.h"
 #include "bench/json_output.h"
 
 extern char** environ;
@@ -105,6 +106,9 @@ ABSL_FLAG(std::string, keep_logs, "",
           "copy allocator.log and docker-svc.log into this directory at the end");
 namespace berth::bench {
 namespace {
+
+using ::berth::bench::LogTail;
+using ::berth::bench::Today;
 
 namespace boxv1 = ::berth::box::v1;
 using Clock = std::chrono::steady_clock;
@@ -138,7 +142,6 @@ double ProcessCpuMs(pid_t pid) {
   return (utime + stime) * 1e3 / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-std::string Today() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone()); }
 
 // ---------------------------------------------------------------------------------------------
 // What to clean up, also from Die() (which skips destructors).
@@ -167,15 +170,6 @@ void Untrack(const std::string& name) {
   G().containers.erase(name);
 }
 
-std::string Tail(const std::string& path, int lines) {
-  std::ifstream in(path);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) all.push_back(line);
-  const size_t from = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0;
-  std::string out;
-  for (size_t i = from; i < all.size(); ++i) absl::StrAppend(&out, "  | ", all[i], "\n");
-  return out;
-}
 
 // Removes every container this run made (docker-svc first, so that it does not race us).
 int RemoveTracked() {
@@ -201,7 +195,7 @@ int RemoveTracked() {
   }
   std::fprintf(stderr, "spinup: FATAL: %s\n", message.c_str());
   if (!G().docker_svc_log.empty()) {
-    std::fprintf(stderr, "docker-svc log (tail):\n%s", Tail(G().docker_svc_log, 30).c_str());
+    std::fprintf(stderr, "docker-svc log (tail):\n%s", LogTail(G().docker_svc_log, 30).c_str());
   }
   std::fflush(stderr);
   if (G().docker_svc != nullptr) G().docker_svc->Kill();
@@ -441,13 +435,8 @@ class Host {
       const berth::testing::DaemonProcess::Options& options, const std::string& address,
       const char* what) {
     absl::StatusOr<std::unique_ptr<berth::testing::DaemonProcess>> daemon =
-        berth::testing::DaemonProcess::Start(options);
-    if (!daemon.ok()) Die(absl::StrCat("start ", what, ": ", daemon.status().ToString()));
-    if (absl::Status serving = (*daemon)->WaitServing(address, absl::Seconds(60));
-        !serving.ok()) {
-      Die(absl::StrCat(what, " does not serve: ", serving.ToString(), "\n",
-                       Tail(options.log_path, 30)));
-    }
+        berth::bench::StartServingDaemon(options, address, what);
+    if (!daemon.ok()) Die(std::string(daemon.status().message()));
     return *std::move(daemon);
   }
 
