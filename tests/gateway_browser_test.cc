@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "berth/box/v1/box.pb.h"
+#include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -25,16 +26,26 @@ using ::testing::HasSubstr;
 
 constexpr char kChromium[] = "/usr/bin/chromium";
 
-// The page: one fetch, its outcome written into <pre id="out">.
+// The page: the fetch, its outcome written into <pre id="out">. A network error is retried a few
+// times, as a real client does: Chromium fails in-flight requests with ERR_NETWORK_CHANGED when
+// an interface comes or goes on the host, and every box start adds a veth interface.
 constexpr char kPage[] = R"html(<!doctype html>
 <html><body><pre id="out">pending</pre><script>
-fetch("GATEWAY/json_transport", {
-  method: "PUT",
-  headers: {"Authorization": "Bearer TOKEN", "Content-Type": "application/json"},
-  body: JSON.stringify({mandelbox_id: "BOX", json_data: JSON.stringify({browser: true})})
-}).then(r => r.json().then(j => {
-  document.getElementById("out").textContent = "status " + r.status + " " + JSON.stringify(j);
-})).catch(e => { document.getElementById("out").textContent = "error " + e; });
+const out = document.getElementById("out");
+async function attempt(left) {
+  try {
+    const r = await fetch("GATEWAY/json_transport", {
+      method: "PUT",
+      headers: {"Authorization": "Bearer TOKEN", "Content-Type": "application/json"},
+      body: JSON.stringify({mandelbox_id: "BOX", json_data: JSON.stringify({browser: true})})
+    });
+    out.textContent = "status " + r.status + " " + JSON.stringify(await r.json());
+  } catch (e) {
+    if (left > 1) { setTimeout(() => attempt(left - 1), 500); return; }
+    out.textContent = "error " + e;
+  }
+}
+attempt(5);
 </script></body></html>
 )html";
 
@@ -80,7 +91,8 @@ TEST_F(GatewayBrowserTest, PageFromAnotherOriginCallsJsonTransport) {
       "--user-data-dir=", site.File("profile"), " --virtual-time-budget=30000 --dump-dom ",
       "http://127.0.0.1:", site_port, "/page.html 2>", site.File("chromium.log")));
   ASSERT_TRUE(dom.ok()) << dom.status();
-  EXPECT_THAT(*dom, HasSubstr("status 200"));
+  EXPECT_THAT(*dom, HasSubstr("status 200"))
+      << "chromium's log:\n" << ReadFileOrEmpty(site.File("chromium.log"));
   EXPECT_THAT(*dom, HasSubstr(R"("port_32262":)"));
   EXPECT_THAT(*dom, HasSubstr(R"("aes_key":")"));
 
