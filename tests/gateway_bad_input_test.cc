@@ -192,6 +192,37 @@ TEST_F(GatewayBadInputTest, BadPathsAndQueries) {
   EXPECT_THAT(patch.Header("allow"), ::testing::HasSubstr("DELETE"));
 }
 
+// The probes answer GET and HEAD only; HEAD has GET's status and headers and no body.
+TEST_F(GatewayBadInputTest, ProbesAnswerGetAndHeadOnly) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  RunCases({
+      {"POST /healthz", Method("POST", "/healthz"), 405, kUnimplemented, "POST"},
+      {"DELETE /readyz", Method("DELETE", "/readyz"), 405, kUnimplemented, "DELETE"},
+      {"PUT /metrics", Method("PUT", "/metrics"), 405, kUnimplemented, "PUT"},
+  });
+  HttpResult post = Call(Method("POST", "/healthz"));
+  EXPECT_EQ(post.Header("allow"), "GET, HEAD") << post.Describe();
+
+  for (const std::string path : {"/healthz", "/readyz"}) {
+    SCOPED_TRACE(path);
+    HttpCall head = Method("HEAD", path);
+    head.curl_args.push_back("--head");
+    // HEAD then GET on one connection: a body after the HEAD answer would be read as the GET's
+    // answer and break it.
+    std::vector<HttpResult> results = Calls({head, Get(path), head});
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(results[0].status, 200) << results[0].Describe();
+    // curl --head writes the header block as the output: nothing may follow it.
+    EXPECT_TRUE(absl::EndsWith(results[0].body, "\r\n\r\n")) << results[0].body;
+    EXPECT_EQ(results[0].Header("content-type"), "application/json");
+    EXPECT_EQ(results[1].status, 200) << results[1].Describe();
+    EXPECT_EQ(results[0].Header("content-length"), absl::StrCat(results[1].body.size()));
+    EXPECT_EQ(results[2].status, 200) << results[2].Describe();
+    EXPECT_EQ(results[1].num_connects + results[2].num_connects, 0)
+        << "the connection was not kept after HEAD";
+  }
+}
+
 TEST_F(GatewayBadInputTest, OversizeBodyAndHugeHeaders) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
   // The default --max_body is 1 MiB.

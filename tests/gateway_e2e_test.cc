@@ -208,7 +208,8 @@ TEST_F(GatewayE2eTest, CreateGetListWatchDeleteWithCurl) {
                                  "/v1/boxes\",le=\"+Inf\"}"),
             1.0)
       << metrics;
-  EXPECT_EQ(MetricValue(metrics, "berth_gateway_backend_errors_total{backend=\"docker-svc\",code=\"5\"}"),
+  EXPECT_EQ(MetricValue(metrics, "berth_gateway_backend_errors_total{backend=\"docker-svc\","
+                                 "code=\"NOT_FOUND\"}"),
             2.0)
       << metrics;
   EXPECT_THAT(metrics, HasSubstr("# TYPE berth_gateway_request_duration_seconds histogram"));

@@ -48,12 +48,13 @@ std::string WhistBoxProfile() {
 
 class GatewaySessionsTest : public GatewayTest {
  protected:
-  void StartWithPool(int pool, std::vector<std::string> docker_svc_flags = {}) {
+  void StartWithPool(int pool, std::vector<std::string> docker_svc_flags = {},
+                     const std::vector<std::string>& gateway_flags = {}) {
     BoxHostOptions options;
     options.profiles[kApp] = WhistBoxProfile();
     docker_svc_flags.push_back(absl::StrCat("--warm_pool=", kApp, "=", pool));
     options.docker_svc_flags = docker_svc_flags;
-    ASSERT_NO_FATAL_FAILURE(StartAll(options));
+    ASSERT_NO_FATAL_FAILURE(StartAll(options, gateway_flags));
   }
 
   // The WAITING boxes of the app, by id (tracked as this test's).
@@ -238,6 +239,37 @@ TEST_F(GatewaySessionsTest, DrainStopsWaitingBoxesRefusesNewOnesAndReportsDraine
   // Undrain: the pool fills again.
   EXPECT_EQ(Call(Post("/v1/host:undrain", "{}", BackendToken())).status, 200);
   EXPECT_TRUE(PoolReaches(2));
+}
+
+// SIGTERM while a json_transport waits for its assignment (up to a minute): after the gateway's
+// grace the call is cancelled, its client is answered 503 (retry), the gateway exits 0 at once
+// rather than after the minute, and docker-svc is left as it was.
+TEST_F(GatewaySessionsTest, GatewaySigtermCutsOffAWaitingHandshakeAfterTheGrace) {
+  ASSERT_NO_FATAL_FAILURE(StartWithPool(1, {}, {"--shutdown_grace=1s"}));
+  ASSERT_TRUE(PoolReaches(1));
+  const std::string box_id = *Waiting().begin();
+  HttpResult waiting;
+  std::thread client(
+      [&] { waiting = Call(JsonTransport(box_id, R"({\"a\":1})", UserToken("alice"))); });
+  std::string metrics;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        metrics = Call(Get("/metrics")).body;
+        return MetricValue(metrics, "berth_gateway_requests_in_flight") >= 2.0;
+      },
+      absl::Seconds(5)))
+      << metrics;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<int> exit_code = gateway().Terminate();
+  const absl::Duration took = absl::Now() - start;
+  client.join();
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_LT(took, absl::Seconds(6)) << "the gateway waited for the call instead of its grace";
+  ExpectError(waiting, 503, kUnavailable, "shutting down");
+  ASSERT_OK_AND_ASSIGN(v1::Box box, host().boxes().Get(box_id));
+  EXPECT_EQ(box.state(), v1::BOX_STATE_WAITING);
+  EXPECT_TRUE(box.user_id().empty());
 }
 
 TEST_F(GatewaySessionsTest, DockerSvcKilledMidHandshakeKeepsTheBoxAndItsUser) {

@@ -3,10 +3,61 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace berth::gateway {
+
+// A call that can be cancelled from any thread while it runs.
+class CancelableCall {
+ public:
+  virtual ~CancelableCall() = default;
+  virtual void Cancel() = 0;
+};
+
+class Backend::CallSet {
+ public:
+  // Registers a call until Remove(id); returns its id.
+  uint64_t Add(std::shared_ptr<CancelableCall> call, bool stream) {
+    absl::MutexLock lock(&mu_);
+    const uint64_t id = next_id_++;
+    calls_.emplace(id, Entry{std::move(call), stream});
+    return id;
+  }
+  // After the call's last callback has returned.
+  void Remove(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    calls_.erase(id);
+  }
+  void Cancel(bool streams_only) {
+    std::vector<std::shared_ptr<CancelableCall>> chosen;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, entry] : calls_) {
+        if (entry.stream || !streams_only) chosen.push_back(entry.call);
+      }
+    }
+    // Outside the lock: a cancel may run the call's callbacks, which Remove() it.
+    for (const std::shared_ptr<CancelableCall>& call : chosen) call->Cancel();
+  }
+  bool WaitEmpty(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.empty(); };
+    return mu_.AwaitWithDeadline(absl::Condition(&empty), deadline);
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<CancelableCall> call;
+    bool stream;
+  };
+  absl::Mutex mu_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, Entry> calls_ ABSL_GUARDED_BY(mu_);
+};
+
 namespace {
 
 grpc::ByteBuffer ToBuffer(const std::string& bytes) {
@@ -28,8 +79,9 @@ void AddMetadata(grpc::ClientContext& context, const CallMetadata& metadata) {
   for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
 }
 
-// One unary call's state, alive until its completion callback.
-struct UnaryCall {
+// One unary call's state, alive until its completion callback has returned.
+struct UnaryCall final : CancelableCall {
+  void Cancel() override { context.TryCancel(); }
   grpc::ClientContext context;
   grpc::ByteBuffer request;
   grpc::ByteBuffer response;
@@ -38,7 +90,8 @@ struct UnaryCall {
 // A server-streaming call made as a bidi stream of one request (the generic stub's only
 // streaming form); deletes itself once done and no handle is left.
 class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
-                         public StreamHandle {
+                         public StreamHandle,
+                         public CancelableCall {
  public:
   StreamCall(std::string request, const CallMetadata& metadata, Backend::StreamMessage on_message,
              Backend::StreamDone on_done)
@@ -70,11 +123,19 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     on_done_ = nullptr;
     on_message_ = nullptr;
     done(status);
+    done = nullptr;
+    std::shared_ptr<Backend::CallSet> calls = std::move(calls_);
+    calls->Remove(id_);
     self_.reset();  // may delete this
   }
 
-  // Keeps the call alive until OnDone, however long the caller keeps its handle.
-  void HoldSelf(std::shared_ptr<StreamCall> self) { self_ = std::move(self); }
+  // Keeps the call alive until OnDone, however long the caller keeps its handle, and lists it
+  // in `calls` until then.
+  void Register(std::shared_ptr<StreamCall> self, std::shared_ptr<Backend::CallSet> calls) {
+    self_ = self;
+    id_ = calls->Add(std::move(self), /*stream=*/true);
+    calls_ = std::move(calls);
+  }
 
  private:
   grpc::ClientContext context_;
@@ -83,6 +144,8 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   Backend::StreamMessage on_message_;
   Backend::StreamDone on_done_;
   std::shared_ptr<StreamCall> self_;
+  std::shared_ptr<Backend::CallSet> calls_;
+  uint64_t id_ = 0;
 };
 
 }  // namespace
@@ -103,19 +166,25 @@ std::shared_ptr<grpc::Channel> NewBackendChannel(const std::string& address) {
 Backend::Backend(std::string name, const std::string& address)
     : name_(std::move(name)),
       channel_(NewBackendChannel(address)),
-      stub_(std::make_unique<grpc::GenericStub>(channel_)) {}
+      stub_(std::make_unique<grpc::GenericStub>(channel_)),
+      calls_(std::make_shared<CallSet>()) {}
 
 void Backend::Unary(const std::string& method, std::string request, absl::Duration timeout,
                     const CallMetadata& metadata, UnaryDone done) {
-  auto* call = new UnaryCall;
+  auto call = std::make_shared<UnaryCall>();
   call->request = ToBuffer(request);
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   AddMetadata(call->context, metadata);
+  const uint64_t id = calls_->Add(call, /*stream=*/false);
   stub_->UnaryCall(&call->context, method, grpc::StubOptions(), &call->request, &call->response,
-                   [call, done = std::move(done)](grpc::Status status) {
+                   [call, calls = calls_, id, done = std::move(done)](grpc::Status status) mutable {
                      std::string response = status.ok() ? FromBuffer(call->response) : "";
-                     delete call;
-                     done(status, std::move(response));
+                     // Whatever `done` holds is let go before the call counts as finished.
+                     UnaryDone finish = std::move(done);
+                     done = nullptr;
+                     finish(status, std::move(response));
+                     finish = nullptr;
+                     calls->Remove(id);
                    });
 }
 
@@ -126,10 +195,14 @@ std::shared_ptr<StreamHandle> Backend::ServerStream(const std::string& method,
                                                     StreamDone on_done) {
   auto call = std::make_shared<StreamCall>(std::move(request), metadata, std::move(on_message),
                                            std::move(on_done));
-  call->HoldSelf(call);
+  call->Register(call, calls_);
   call->Start(*stub_, method);
   return call;
 }
+
+void Backend::CancelCalls(bool streams_only) { calls_->Cancel(streams_only); }
+
+bool Backend::WaitIdle(absl::Time deadline) { return calls_->WaitEmpty(deadline); }
 
 void Backend::CheckHealth(absl::Duration timeout, std::function<void(bool serving)> done) {
   grpc::health::v1::HealthCheckRequest request;

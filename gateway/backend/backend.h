@@ -28,7 +28,8 @@ class StreamHandle {
 // serialized messages and methods are named by their full path ("/berth.box.v1.Boxes/Get"), so
 // that the gateway needs no code per RPC. Calls never wait for a backend that is down (no
 // wait_for_ready): they fail with UNAVAILABLE at once, or DEADLINE_EXCEEDED. Callbacks run on
-// gRPC's threads and must not block. Thread-safe.
+// gRPC's threads and must not block. Every call in flight is known, so that a shutdown can end
+// them and wait for their callbacks before what those use is destroyed. Thread-safe.
 class Backend {
  public:
   using UnaryDone = std::function<void(const grpc::Status&, std::string response)>;
@@ -53,10 +54,22 @@ class Backend {
   // it answers SERVING.
   void CheckHealth(absl::Duration timeout, std::function<void(bool serving)> done);
 
+  // Cancels the calls in flight (only the streams with `streams_only`); their callbacks still
+  // run, once each, with CANCELLED.
+  void CancelCalls(bool streams_only);
+  // Waits until every call's last callback has returned, or until `deadline`. True when none
+  // is left. A call started meanwhile is waited for too.
+  bool WaitIdle(absl::Time deadline);
+
+  // The calls in flight (internal; public so that the calls can name it).
+  class CallSet;
+
  private:
   const std::string name_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
+  // Shared with the calls, which outlive the Backend when a shutdown gives up waiting on them.
+  std::shared_ptr<CallSet> calls_;
 };
 
 }  // namespace berth::gateway

@@ -2,13 +2,16 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
@@ -45,6 +48,43 @@ HttpResponse ServerError(http::status status, int grpc_code, const std::string& 
 
 class Session;
 
+}  // namespace
+
+// What the listener and every connection share with the server.
+struct HttpServer::State {
+  // Requests read whose answer is not yet written.
+  std::atomic<int> unanswered{0};
+  // Set by StopAccepting(): answers close their connection, idle connections are closed.
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> open;  // guarded by mu
+
+  void Opened(const std::shared_ptr<Session>& session) {
+    std::lock_guard<std::mutex> lock(mu);
+    open.emplace(session.get(), session);
+  }
+  void Closed(Session* session) {
+    std::lock_guard<std::mutex> lock(mu);
+    open.erase(session);
+  }
+  int open_count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return static_cast<int>(open.size());
+  }
+  std::vector<std::shared_ptr<Session>> OpenSessions() {
+    std::vector<std::shared_ptr<Session>> sessions;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [raw, weak] : open) {
+      if (std::shared_ptr<Session> session = weak.lock()) sessions.push_back(std::move(session));
+    }
+    return sessions;
+  }
+};
+
+namespace {
+
+using State = HttpServer::State;
+
 // The writer handed to the handler: every call hops onto the session's strand.
 class SessionWriter final : public ResponseWriter {
  public:
@@ -62,15 +102,20 @@ class SessionWriter final : public ResponseWriter {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, ssl::context& tls, RequestHandler* handler,
-          const HttpServerOptions& options, std::shared_ptr<std::atomic<int>> unanswered)
+          const HttpServerOptions& options, std::shared_ptr<State> state)
       : stream_(std::move(socket), tls),
         handler_(handler),
         options_(options),
-        unanswered_(std::move(unanswered)) {}
-  ~Session() { Answered(); }
+        state_(std::move(state)) {}
+  ~Session() {
+    Answered();
+    state_->Closed(this);
+  }
 
   void Run() {
+    state_->Opened(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->state_->draining) return self->Close();
       beast::get_lowest_layer(self->stream_).expires_after(ToChrono(self->options_.request_timeout));
       self->stream_.async_handshake(ssl::stream_base::server,
                                     [self](beast::error_code error) {
@@ -88,16 +133,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteResponse(HttpResponse response) {
     if (closed_ || streaming_) return;
     response.version(version_);
-    response.keep_alive(keep_alive_ && response.keep_alive());
+    response.keep_alive(keep_alive_ && response.keep_alive() && !state_->draining);
     response.prepare_payload();
-    auto shared = std::make_shared<HttpResponse>(std::move(response));
-    beast::get_lowest_layer(stream_).expires_after(ToChrono(options_.request_timeout));
-    http::async_write(stream_, *shared,
-                      [self = shared_from_this(), shared](beast::error_code error, size_t) {
-                        self->Answered();
-                        if (error || !shared->keep_alive()) return self->Close();
-                        self->DoRead();
-                      });
+    if (!head_request_) return WriteMessage(std::make_shared<HttpResponse>(std::move(response)));
+    // HEAD: the same status and headers (Content-Length included), no body.
+    auto head = std::make_shared<http::response<http::empty_body>>(response.result(), version_);
+    for (const auto& field : response) head->set(field.name_string(), field.value());
+    WriteMessage(std::move(head));
+  }
+
+  // Closes the connection if it is waiting for a request (the server is shutting down); a
+  // request being answered or a stream is left to finish.
+  void CloseIfIdle() {
+    if (!awaiting_answer_ && !streaming_) Close();
   }
 
   void StartStream(HttpResponse head) {
@@ -142,6 +190,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  template <typename Message>
+  void WriteMessage(std::shared_ptr<Message> message) {
+    beast::get_lowest_layer(stream_).expires_after(ToChrono(options_.request_timeout));
+    http::async_write(stream_, *message,
+                      [self = shared_from_this(), message](beast::error_code error, size_t) {
+                        self->Answered();
+                        if (error || !message->keep_alive()) return self->Close();
+                        self->DoRead();
+                      });
+  }
+
   void DoRead() {
     parser_.emplace();
     parser_->header_limit(options_.max_header_bytes);
@@ -174,10 +233,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (error) return Close();  // hung up, timed out, TLS failure
     ++requests_;
     awaiting_answer_ = true;
-    unanswered_->fetch_add(1);
+    state_->unanswered.fetch_add(1);
     HttpRequest request = parser_->release();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
+    head_request_ = request.method() == http::verb::head;
     beast::get_lowest_layer(stream_).expires_never();
     handler_->Handle(std::move(request),
                      std::make_shared<SessionWriter>(shared_from_this()));
@@ -225,13 +285,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void Answered() {
     if (!awaiting_answer_) return;
     awaiting_answer_ = false;
-    unanswered_->fetch_sub(1);
+    state_->unanswered.fetch_sub(1);
   }
 
   void Close() {
     if (closed_) return;
     closed_ = true;
     Answered();
+    state_->Closed(this);
     // Drops what refers back to this session (the stream's cancel callback holds its RPC, whose
     // callbacks hold the writer), so that nothing keeps the session alive after its close.
     on_client_gone_ = nullptr;
@@ -244,12 +305,13 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::ssl_stream<beast::tcp_stream> stream_;
   RequestHandler* const handler_;
   const HttpServerOptions& options_;
-  const std::shared_ptr<std::atomic<int>> unanswered_;
+  const std::shared_ptr<State> state_;
   bool awaiting_answer_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   unsigned version_ = 11;
   bool keep_alive_ = false;
+  bool head_request_ = false;
   int requests_ = 0;
   bool closed_ = false;
   // Streaming state.
@@ -287,16 +349,18 @@ void SessionWriter::OnClientGone(std::function<void()> on_close) {
   });
 }
 
+// Accepts connections. The acceptor and its retry timer live on one strand.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& io, ssl::context& tls, RequestHandler* handler,
-           HttpServerOptions options, std::shared_ptr<std::atomic<int>> unanswered)
+           HttpServerOptions options, std::shared_ptr<State> state)
       : io_(io),
         tls_(tls),
         handler_(handler),
         options_(std::move(options)),
-        unanswered_(std::move(unanswered)),
-        acceptor_(io) {}
+        state_(std::move(state)),
+        acceptor_(net::make_strand(io)),
+        retry_timer_(acceptor_.get_executor()) {}
 
   absl::Status Listen(const tcp::endpoint& endpoint) {
     beast::error_code error;
@@ -312,32 +376,52 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   void Close() {
-    net::post(io_, [self = shared_from_this()] {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ignored;
       self->acceptor_.close(ignored);
+      self->retry_timer_.cancel();
     });
   }
 
   void Accept() {
     acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](
                                                       beast::error_code error, tcp::socket socket) {
-      if (!error) {
-        socket.set_option(tcp::no_delay(true), error);
-        std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_,
-                                  self->unanswered_)
-            ->Run();
+      if (!self->acceptor_.is_open()) return;
+      if (error) return self->RetryAfterError(error);
+      if (self->accept_failing_) {
+        spdlog::info("accepting connections again");
+        self->accept_failing_ = false;
       }
-      if (self->acceptor_.is_open()) self->Accept();
+      socket.set_option(tcp::no_delay(true), error);
+      std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_,
+                                self->state_)
+          ->Run();
+      self->Accept();
     });
   }
 
  private:
+  // An accept failed, e.g. out of file descriptors (EMFILE): the pending connection stays
+  // queued, so accepting again at once would spin. Waits a little first; logs once per streak.
+  void RetryAfterError(const beast::error_code& error) {
+    if (!accept_failing_) {
+      spdlog::warn("accept: {}; retrying every 100 ms", error.message());
+      accept_failing_ = true;
+    }
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([self = shared_from_this()](beast::error_code) {
+      if (self->acceptor_.is_open()) self->Accept();
+    });
+  }
+
   net::io_context& io_;
   ssl::context& tls_;
   RequestHandler* const handler_;
   const HttpServerOptions options_;
-  const std::shared_ptr<std::atomic<int>> unanswered_;
+  const std::shared_ptr<State> state_;
   tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  bool accept_failing_ = false;  // on the acceptor's strand
 };
 
 }  // namespace
@@ -353,7 +437,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   }
   std::unique_ptr<HttpServer> server(new HttpServer());
   auto listener =
-      std::make_shared<Listener>(server->io_, *tls, handler, options, server->unanswered_);
+      std::make_shared<Listener>(server->io_, *tls, handler, options, server->state_);
   if (absl::Status listening = listener->Listen(tcp::endpoint(address, options.port));
       !listening.ok()) {
     return listening;
@@ -370,9 +454,19 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 
 HttpServer::~HttpServer() { Stop(); }
 
+HttpServer::HttpServer() : state_(std::make_shared<State>()) {}
+
 void HttpServer::StopAccepting() {
+  state_->draining = true;
   if (stop_accepting_) stop_accepting_();
+  for (const std::shared_ptr<Session>& session : state_->OpenSessions()) {
+    session->OnStrand([session] { session->CloseIfIdle(); });
+  }
 }
+
+int HttpServer::unanswered_requests() const { return state_->unanswered.load(); }
+
+int HttpServer::open_connections() const { return state_->open_count(); }
 
 void HttpServer::Stop() {
   if (stopped_) return;

@@ -1,7 +1,6 @@
 #ifndef BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
 #define BERTH_GATEWAY_HTTP_HTTP_SERVER_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -71,15 +70,21 @@ class HttpServer {
   ~HttpServer();
 
   uint16_t port() const { return port_; }
-  // Stops accepting new connections; requests already received are still answered.
+  // Starts the drain: no new connections, connections waiting for a request are closed, and
+  // every answer from now on closes its connection. Requests already received are answered and
+  // event streams go on until their handler ends them.
   void StopAccepting();
   // Requests read whose answer is not yet written (event streams count only until they start).
-  int unanswered_requests() const { return unanswered_->load(); }
+  int unanswered_requests() const;
+  // Connections not yet closed.
+  int open_connections() const;
   // Stops accepting, closes every connection and joins the threads. Idempotent.
   void Stop();
 
+  struct State;  // shared with the connections (http_server.cc)
+
  private:
-  HttpServer() = default;
+  HttpServer();
 
   boost::asio::io_context io_;
   // Keeps the threads running while no I/O is pending: a connection waiting for its handler's
@@ -90,7 +95,7 @@ class HttpServer {
   uint16_t port_ = 0;
   std::shared_ptr<void> listener_;
   std::function<void()> stop_accepting_;
-  std::shared_ptr<std::atomic<int>> unanswered_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<State> state_;
   bool stopped_ = false;
 };
 

@@ -239,6 +239,16 @@ RequestTarget SplitRequestTarget(absl::string_view target) {
   return {target.substr(0, question), target.substr(question + 1)};
 }
 
+absl::Status MethodNotAllowed(absl::string_view http_method, absl::string_view path,
+                              absl::string_view allow) {
+  absl::Status status = WithHttpStatus(
+      absl::UnimplementedError(absl::StrCat("method ", http_method, " is not allowed for \"",
+                                            path, "\"; allowed: ", allow)),
+      405);
+  status.SetPayload(kAllowPayload, absl::Cord(allow));
+  return status;
+}
+
 std::string AllowHeaderOf(const absl::Status& status) {
   const auto allow = status.GetPayload(kAllowPayload);
   return allow.has_value() ? std::string(*allow) : std::string();
@@ -293,15 +303,7 @@ absl::StatusOr<RouteMatch> RouteTable::Match(absl::string_view http_method,
   if (allowed.empty()) {
     return absl::NotFoundError(absl::StrCat("no route for path \"", path, "\""));
   }
-  if (best == nullptr) {
-    const std::string allow = absl::StrJoin(allowed, ", ");
-    absl::Status status = WithHttpStatus(
-        absl::UnimplementedError(absl::StrCat("method ", http_method, " is not allowed for \"",
-                                              path, "\"; allowed: ", allow)),
-        405);
-    status.SetPayload(kAllowPayload, absl::Cord(allow));
-    return status;
-  }
+  if (best == nullptr) return MethodNotAllowed(http_method, path, absl::StrJoin(allowed, ", "));
   RouteMatch match;
   match.route = best;
   for (size_t i = 0; i < segments.size(); ++i) {

@@ -71,6 +71,9 @@ RequestTarget SplitRequestTarget(absl::string_view target);
 // The Allow header value ("DELETE, GET") carried by a method-not-allowed status from
 // RouteTable::Match, or "" for any other status.
 std::string AllowHeaderOf(const absl::Status& status);
+// The 405 status for `http_method` on `path`, whose allowed methods are `allow` ("GET, HEAD").
+absl::Status MethodNotAllowed(absl::string_view http_method, absl::string_view path,
+                              absl::string_view allow);
 
 // Immutable after Create, so Match may be called from any number of threads. Move-only: a
 // RouteMatch points into the table.

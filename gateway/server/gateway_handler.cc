@@ -27,6 +27,19 @@ HttpResponse JsonResponse(int status, std::string body) {
   return response;
 }
 
+// The gRPC code's name for metric labels ("UNAVAILABLE").
+std::string CodeName(const grpc::Status& status) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+}
+
+// Sets the CORS answer headers for an allowed origin ("" when none is).
+template <typename Response>
+void SetAllowOrigin(const std::string& allow_origin, Response& response) {
+  if (allow_origin.empty()) return;
+  response.set(http::field::access_control_allow_origin, allow_origin);
+  if (allow_origin != "*") response.set(http::field::vary, "Origin");
+}
+
 }  // namespace
 
 // One request on its way through the gateway.
@@ -57,10 +70,7 @@ std::string GatewayHandler::AllowedOrigin(const std::string& origin) const {
 
 void GatewayHandler::Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response) {
   if (exchange->finished.exchange(true)) return;
-  if (!exchange->allow_origin.empty()) {
-    response.set(http::field::access_control_allow_origin, exchange->allow_origin);
-    if (exchange->allow_origin != "*") response.set(http::field::vary, "Origin");
-  }
+  SetAllowOrigin(exchange->allow_origin, response);
   metrics_.RequestFinished(exchange->route_label, static_cast<int>(response.result_int()),
                            absl::Now() - exchange->start);
   exchange->writer->Send(std::move(response));
@@ -98,6 +108,13 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
     response.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
     response.set(http::field::access_control_max_age, "600");
     return Finish(exchange, std::move(response));
+  }
+  const bool probe = target.path == "/healthz" || target.path == "/readyz" ||
+                     target.path == "/metrics";
+  if (probe && req.method() != http::verb::get && req.method() != http::verb::head) {
+    exchange->route_label = absl::StrCat("GET ", target.path);
+    return FinishError(exchange, routing::MethodNotAllowed(std::string(req.method_string()),
+                                                           target.path, "GET, HEAD"));
   }
   if (target.path == "/healthz") {
     exchange->route_label = "GET /healthz";
@@ -168,9 +185,7 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
   if (route.server_streaming) {
     HttpResponse head{http::status::ok, 11};
     head.set(http::field::content_type, "application/x-ndjson");
-    if (!exchange->allow_origin.empty()) {
-      head.set(http::field::access_control_allow_origin, exchange->allow_origin);
-    }
+    SetAllowOrigin(exchange->allow_origin, head);
     exchange->writer->StartStream(std::move(head));
     std::shared_ptr<StreamHandle> stream = boxes_->ServerStream(
         route.grpc_path, (*message)->SerializeAsString(), metadata,
@@ -182,7 +197,7 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
         },
         [this, exchange](const grpc::Status& status) {
           if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-            metrics_.BackendError(boxes_->name(), std::to_string(status.error_code()));
+            metrics_.BackendError(boxes_->name(), CodeName(status));
             exchange->writer->Chunk(routing::StreamErrorLine(common::FromGrpcStatus(status)));
           }
           exchange->writer->End();
@@ -202,7 +217,11 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
                                                      std::string bytes) {
                   spdlog::debug("{} answered: {}", exchange->route_label, status.error_code());
                   if (!status.ok()) {
-                    metrics_.BackendError(boxes_->name(), std::to_string(status.error_code()));
+                    metrics_.BackendError(boxes_->name(), CodeName(status));
+                    if (status.error_code() == grpc::StatusCode::CANCELLED && shutting_down_) {
+                      return FinishError(exchange, absl::UnavailableError(
+                                                       "the gateway is shutting down; try again"));
+                    }
                     return FinishError(exchange, common::FromGrpcStatus(status));
                   }
                   std::unique_ptr<google::protobuf::Message> answer(prototype->New());
@@ -210,7 +229,10 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
                     return FinishError(exchange, absl::InternalError("unreadable answer"));
                   }
                   absl::StatusOr<std::string> json = routing::ResponseToJson(*answer);
-                  if (!json.ok()) return FinishError(exchange, json.status());
+                  if (!json.ok()) {
+                    // The backend's answer, not the request, is at fault.
+                    return FinishError(exchange, absl::InternalError(json.status().message()));
+                  }
                   Finish(exchange, JsonResponse(success, *std::move(json)));
                 });
 }

@@ -1,6 +1,7 @@
 #ifndef BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_
 #define BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,9 @@ class GatewayHandler final : public RequestHandler {
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
   Metrics& metrics() { return metrics_; }
+  // From now on a backend call that ends CANCELLED was cut off by the shutdown: its caller is
+  // answered 503 (retry elsewhere or later), not 499.
+  void BeginShutdown() { shutting_down_ = true; }
 
  private:
   struct Exchange;
@@ -58,6 +62,7 @@ class GatewayHandler final : public RequestHandler {
   Backend* const allocator_;
   const GatewayHandlerOptions options_;
   Metrics metrics_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace berth::gateway

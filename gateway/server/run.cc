@@ -4,6 +4,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <memory>
+#include <vector>
+
 #include <boost/asio/ssl/context.hpp>
 
 #include "absl/strings/str_join.h"
@@ -48,6 +51,33 @@ absl::Status ConfigureTls(boost::asio::ssl::context& tls, const Certificate& cer
 
 void Notify(const char* state) { sd_notify(0, state); }
 
+// The shutdown, in order: no new connections and idle ones closed; event streams ended (their
+// clients get the stream's last chunk); requests already received answered within `grace`;
+// calls still running then cancelled (their clients get an error answer); every backend
+// callback waited for, and the connections closed, before the server stops.
+void StopServing(absl::Duration grace, HttpServer& server, GatewayHandler& handler,
+                 const std::vector<Backend*>& backends) {
+  const absl::Time deadline = absl::Now() + grace;
+  server.StopAccepting();
+  handler.BeginShutdown();
+  for (Backend* backend : backends) backend->CancelCalls(/*streams_only=*/true);
+  while (server.unanswered_requests() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (server.unanswered_requests() > 0) {
+    spdlog::warn("cancelling {} requests still unanswered after the grace",
+                 server.unanswered_requests());
+  }
+  for (Backend* backend : backends) backend->CancelCalls(/*streams_only=*/false);
+  // Cancelled calls call back at once; the answers and last chunks they write take a moment.
+  const absl::Time finish_by = absl::Now() + absl::Seconds(2);
+  for (Backend* backend : backends) backend->WaitIdle(finish_by);
+  while (server.open_connections() > 0 && absl::Now() < finish_by) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  server.Stop();
+}
+
 }  // namespace
 
 absl::Status RunGateway(const GatewayConfig& config) {
@@ -73,9 +103,11 @@ absl::Status RunGateway(const GatewayConfig& config) {
   const google::protobuf::ServiceDescriptor* boxes_service =
       box::v1::Box::descriptor()->file()->FindServiceByName("Boxes");
   ASSIGN_OR_RETURN(routing::RouteTable routes, routing::RouteTable::Create({boxes_service}));
-  Backend boxes("docker-svc", config.boxes);
-  Backend allocator("allocator-svc", config.allocator);
-  GatewayHandler handler(std::move(routes), &boxes, &allocator, std::move(options));
+  // On the heap: a shutdown that cannot wait out every backend callback leaves them allocated.
+  auto boxes = std::make_unique<Backend>("docker-svc", config.boxes);
+  auto allocator = std::make_unique<Backend>("allocator-svc", config.allocator);
+  auto handler = std::make_unique<GatewayHandler>(std::move(routes), boxes.get(), allocator.get(),
+                                                  std::move(options));
 
   HttpServerOptions server_options;
   server_options.address = config.http_address;
@@ -83,7 +115,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   server_options.threads = config.threads;
   server_options.max_body_bytes = config.max_body_bytes;
   ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
-                   HttpServer::Start(server_options, &tls, &handler));
+                   HttpServer::Start(server_options, &tls, handler.get()));
   spdlog::info("gateway serving https on {}:{}", config.http_address, server->port());
   Notify("READY=1\nSTATUS=serving");
 
@@ -104,17 +136,15 @@ absl::Status RunGateway(const GatewayConfig& config) {
   }
   spdlog::info("gateway stopping on signal {}", signal_number);
   Notify("STOPPING=1");
-  // Requests already received are answered (within the grace); event streams are ended.
-  server->StopAccepting();
-  const absl::Time deadline = absl::Now() + config.shutdown_grace;
-  while (server->unanswered_requests() > 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
+  StopServing(config.shutdown_grace, *server, *handler, {boxes.get(), allocator.get()});
+  if (!boxes->WaitIdle(absl::Now()) || !allocator->WaitIdle(absl::Now())) {
+    // A callback still due would use what is destroyed here: leave it all to the exit.
+    spdlog::warn("backend calls still unfinished at exit; leaving them be");
+    server.release();
+    handler.release();
+    boxes.release();
+    allocator.release();
   }
-  if (server->unanswered_requests() > 0) {
-    spdlog::warn("dropping {} requests still unanswered after the grace",
-                 server->unanswered_requests());
-  }
-  server->Stop();
   spdlog::info("gateway stopped");
   return absl::OkStatus();
 }

@@ -33,9 +33,11 @@ struct GatewayConfig {
 
 // Runs the gateway until SIGTERM/SIGINT: loads or makes its certificate (logging its SHA-256
 // fingerprint), builds the routes from the protos, serves HTTPS, sends READY=1 to systemd once
-// it listens, WATCHDOG=1 while it runs; on the signal STOPPING=1, no new connections, requests
-// already received answered within shutdown_grace, event streams ended. OK after a clean stop,
-// or why it could not start (bad flags, certificate, keys, address in use).
+// it listens, WATCHDOG=1 while it runs; on the signal STOPPING=1, no new connections and idle
+// ones closed, event streams ended, requests already received answered within shutdown_grace and
+// then cancelled (503), every backend callback waited for before anything it uses is destroyed.
+// OK after a clean stop, or why it could not start (bad flags, certificate, keys, address in
+// use).
 absl::Status RunGateway(const GatewayConfig& config);
 
 }  // namespace berth::gateway

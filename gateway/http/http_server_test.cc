@@ -1,0 +1,252 @@
+// HttpServer on real sockets with real TLS: the drain at shutdown, HEAD answers, and accepting
+// again after running out of file descriptors.
+#include "gateway/http/http_server.h"
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/testing/temp_dir.h"
+#include "gateway/tls/certificate.h"
+#include "gtest/gtest.h"
+
+namespace berth::gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+// Answers "/held" only when the test releases it; any other target at once with "hello".
+class TestHandler final : public RequestHandler {
+ public:
+  void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override {
+    if (request.target() == "/held") {
+      absl::MutexLock lock(&mu_);
+      held_.push_back(std::move(writer));
+      return;
+    }
+    writer->Send(Hello());
+  }
+
+  // Waits until a request is held.
+  bool WaitForHeld(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_.empty(); };
+    return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
+  }
+
+  // Answers the oldest held request.
+  void AnswerHeld() {
+    std::shared_ptr<ResponseWriter> writer;
+    {
+      absl::MutexLock lock(&mu_);
+      writer = std::move(held_.front());
+      held_.erase(held_.begin());
+    }
+    writer->Send(Hello());
+  }
+
+ private:
+  static HttpResponse Hello() {
+    HttpResponse response{http::status::ok, 11};
+    response.set(http::field::content_type, "text/plain");
+    response.body() = "hello";
+    return response;
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<ResponseWriter>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+using Response = http::response<http::string_body>;
+
+// A blocking HTTPS client on one connection.
+class Client {
+ public:
+  explicit Client(uint16_t port) : tls_(ssl::context::tls_client), stream_(io_, tls_) {
+    tls_.set_verify_mode(ssl::verify_none);
+    beast::get_lowest_layer(stream_).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+                                             error_);
+    // A server that never answers fails the test instead of hanging it.
+    const timeval timeout{10, 0};
+    setsockopt(beast::get_lowest_layer(stream_).native_handle(), SOL_SOCKET, SO_RCVTIMEO,
+               &timeout, sizeof(timeout));
+    if (!error_) stream_.handshake(ssl::stream_base::client, error_);
+  }
+  bool connected() const { return !error_; }
+
+  void Send(http::verb method, const std::string& target) {
+    http::request<http::empty_body> request{method, target, 11};
+    request.set(http::field::host, "localhost");
+    request.keep_alive(true);
+    http::write(stream_, request, error_);
+  }
+
+  // The next response; a HEAD's has no body to read.
+  absl::StatusOr<Response> Read(bool head = false) {
+    http::response_parser<http::string_body> parser;
+    parser.skip(head);
+    http::read(stream_, buffer_, parser, error_);
+    if (error_) return absl::UnavailableError(error_.message());
+    return parser.release();
+  }
+
+  // True when the server has closed the connection (a read ends without data).
+  bool ClosedByServer() {
+    char byte;
+    beast::error_code error;
+    const size_t n = stream_.read_some(net::buffer(&byte, 1), error);
+    return n == 0 && error;
+  }
+
+ private:
+  net::io_context io_;
+  ssl::context tls_;
+  ssl::stream<tcp::socket> stream_;
+  beast::flat_buffer buffer_;
+  beast::error_code error_;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<Certificate> certificate = LoadOrCreateSelfSigned(state_.path(), "localhost");
+    ASSERT_TRUE(certificate.ok()) << certificate.status();
+    tls_.use_certificate_chain(
+        net::buffer(certificate->chain_pem.data(), certificate->chain_pem.size()));
+    tls_.use_private_key(net::buffer(certificate->key_pem.data(), certificate->key_pem.size()),
+                         ssl::context::pem);
+    HttpServerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    absl::StatusOr<std::unique_ptr<HttpServer>> server =
+        HttpServer::Start(options, &tls_, &handler_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  bool WaitForOpenConnections(int count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (server_->open_connections() != count) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return true;
+  }
+
+  testing::TempDir state_;
+  ssl::context tls_{ssl::context::tls_server};
+  TestHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, HeadHasTheHeadersOfGetAndNoBody) {
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.Send(http::verb::head, "/x");
+  absl::StatusOr<Response> head = client.Read(/*head=*/true);
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->result_int(), 200);
+  EXPECT_EQ((*head)[http::field::content_length], "5");
+  EXPECT_EQ((*head)[http::field::content_type], "text/plain");
+  // A body sent after the HEAD answer would be read as the next answer's start.
+  client.Send(http::verb::get, "/x");
+  absl::StatusOr<Response> get = client.Read();
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(get->result_int(), 200);
+  EXPECT_EQ(get->body(), "hello");
+}
+
+TEST_F(HttpServerTest, DrainClosesIdleConnectionsAndAnswersThoseInFlight) {
+  Client idle(server_->port());
+  Client busy(server_->port());
+  ASSERT_TRUE(idle.connected() && busy.connected());
+  // Both have had an answer on a kept-alive connection; `busy` then waits for another.
+  for (Client* client : {&idle, &busy}) {
+    client->Send(http::verb::get, "/x");
+    ASSERT_TRUE(client->Read().ok());
+  }
+  busy.Send(http::verb::get, "/held");
+  ASSERT_TRUE(handler_.WaitForHeld(absl::Seconds(5)));
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (server_->unanswered_requests() != 1 && absl::Now() < deadline) {  // /x's writes end
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(server_->unanswered_requests(), 1);
+  ASSERT_EQ(server_->open_connections(), 2);
+
+  server_->StopAccepting();
+  EXPECT_TRUE(idle.ClosedByServer()) << "an idle kept-alive connection stayed open";
+  EXPECT_TRUE(WaitForOpenConnections(1));
+  Client late(server_->port());
+  EXPECT_FALSE(late.connected()) << "a connection was accepted after StopAccepting";
+
+  handler_.AnswerHeld();
+  absl::StatusOr<Response> answer = busy.Read();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->body(), "hello");
+  EXPECT_FALSE(answer->keep_alive()) << "an answer during the drain kept its connection";
+  EXPECT_TRUE(busy.ClosedByServer());
+  EXPECT_TRUE(WaitForOpenConnections(0));
+  EXPECT_EQ(server_->unanswered_requests(), 0);
+}
+
+// Out of file descriptors, accept() fails while the connection stays queued: the server must
+// neither spin on it nor stop accepting once descriptors are free again.
+TEST_F(HttpServerTest, AcceptWaitsOutRunningOutOfDescriptors) {
+  const int client = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(client, 0);
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit lowered = original;
+  lowered.rlim_cur = std::min<rlim_t>(original.rlim_cur, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  std::vector<int> filler;
+  for (int fd = dup(client); fd >= 0; fd = dup(client)) filler.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server_->port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool connected =
+      connect(client, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  absl::SleepFor(absl::Seconds(1));
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  const int open_while_out = server_->open_connections();
+
+  for (int fd : filler) close(fd);
+  setrlimit(RLIMIT_NOFILE, &original);
+  ASSERT_TRUE(connected) << "the kernel did not queue the connection";
+  const absl::Duration cpu = absl::DurationFromTimeval(after.ru_utime) -
+                             absl::DurationFromTimeval(before.ru_utime) +
+                             absl::DurationFromTimeval(after.ru_stime) -
+                             absl::DurationFromTimeval(before.ru_stime);
+  EXPECT_LT(cpu, absl::Milliseconds(300)) << "the server spun on accept for the whole second";
+  EXPECT_EQ(open_while_out, 0);
+  EXPECT_TRUE(WaitForOpenConnections(1)) << "the queued connection was never accepted";
+  close(client);
+}
+
+}  // namespace
+}  // namespace berth::gateway
