@@ -94,35 +94,45 @@ class WatchdogPinger {
   std::thread thread_;
 };
 
-// Counts unary calls in flight: alive from the moment a call is matched to its method until
-// it is finished. Streams are not counted: they may be cancelled at any time.
-class UnaryCallCounter final : public grpc::experimental::ServerInterceptorFactoryInterface {
+// On every call: marks the answer with kAnsweredByMetadata, and counts unary calls in flight
+// (from the moment a call is matched to its method until it is finished). Streams are not
+// counted: they may be cancelled at any time.
+class CallInterceptors final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit UnaryCallCounter(std::shared_ptr<std::atomic<int>> in_flight)
-      : in_flight_(std::move(in_flight)) {}
+  CallInterceptors(std::string name, std::shared_ptr<std::atomic<int>> in_flight)
+      : name_(std::move(name)), in_flight_(std::move(in_flight)) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) return nullptr;
-    return new Counted(in_flight_);
+    const bool unary = info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY;
+    return new Intercepted(name_, unary ? in_flight_.get() : nullptr);
   }
 
  private:
-  class Counted final : public grpc::experimental::Interceptor {
+  class Intercepted final : public grpc::experimental::Interceptor {
    public:
-    explicit Counted(std::shared_ptr<std::atomic<int>> in_flight)
-        : in_flight_(std::move(in_flight)) {
-      in_flight_->fetch_add(1, std::memory_order_relaxed);
+    // `in_flight` (when set) outlives the server's calls.
+    Intercepted(const std::string& name, std::atomic<int>* in_flight)
+        : name_(name), in_flight_(in_flight) {
+      if (in_flight_ != nullptr) in_flight_->fetch_add(1, std::memory_order_relaxed);
     }
-    ~Counted() override { in_flight_->fetch_sub(1, std::memory_order_release); }
+    ~Intercepted() override {
+      if (in_flight_ != nullptr) in_flight_->fetch_sub(1, std::memory_order_release);
+    }
     void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+      if (methods->QueryInterceptionHookPoint(
+              grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+        methods->GetSendTrailingMetadata()->emplace(kAnsweredByMetadata, name_);
+      }
       methods->Proceed();
     }
 
    private:
-    std::shared_ptr<std::atomic<int>> in_flight_;
+    const std::string& name_;
+    std::atomic<int>* const in_flight_;
   };
 
+  const std::string name_;
   std::shared_ptr<std::atomic<int>> in_flight_;
 };
 
@@ -178,9 +188,9 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               kSyncServerMaxPollers);
   auto in_flight = std::make_shared<std::atomic<int>>(0);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
-  counters.push_back(std::make_unique<UnaryCallCounter>(in_flight));
-  builder.experimental().SetInterceptorCreators(std::move(counters));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<CallInterceptors>(options.name, in_flight));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* service : options.services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {

@@ -4,9 +4,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/grpc_status.h"
 #include "grpc/health/v1/health.pb.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::gateway {
 
@@ -79,6 +83,36 @@ void AddMetadata(grpc::ClientContext& context, const CallMetadata& metadata) {
   for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
 }
 
+// A failed call's status as the gateway's callers may see it. The backend's own errors (its
+// answer carries kAnsweredByMetadata) are kept; those gRPC made up on this side speak of
+// sockets and transports, and are replaced by what they mean to a caller (the original is
+// logged at debug level).
+grpc::Status ForCallers(grpc::Status status, const grpc::ClientContext& context,
+                        const std::string& backend) {
+  if (status.ok() ||
+      context.GetServerTrailingMetadata().count(common::kAnsweredByMetadata) > 0) {
+    return status;
+  }
+  spdlog::debug("call to {} failed: {} {}", backend, status.error_code(), status.error_message());
+  std::string message;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      message = absl::StrCat(backend, " is unavailable; try again");
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      message = absl::StrCat(backend, " did not answer in time");
+      break;
+    case grpc::StatusCode::CANCELLED:
+      message = absl::StrCat("the call to ", backend, " was cancelled");
+      break;
+    default:
+      message = absl::StrCat(
+          backend, " could not be called (",
+          absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ")");
+  }
+  return grpc::Status(status.error_code(), message);
+}
+
 // One unary call's state, alive until its completion callback has returned.
 struct UnaryCall final : CancelableCall {
   void Cancel() override { context.TryCancel(); }
@@ -93,16 +127,19 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
                          public StreamHandle,
                          public CancelableCall {
  public:
-  StreamCall(std::string request, const CallMetadata& metadata, Backend::StreamMessage on_message,
+  StreamCall(std::string backend, std::string method, std::string request,
+             const CallMetadata& metadata, Backend::StreamMessage on_message,
              Backend::StreamDone on_done)
-      : request_(ToBuffer(request)),
+      : backend_(std::move(backend)),
+        method_(std::move(method)),
+        request_(ToBuffer(request)),
         on_message_(std::move(on_message)),
         on_done_(std::move(on_done)) {
     AddMetadata(context_, metadata);
   }
 
-  void Start(grpc::GenericStub& stub, const std::string& method) {
-    stub.PrepareBidiStreamingCall(&context_, method, grpc::StubOptions(), this);
+  void Start(grpc::GenericStub& stub) {
+    stub.PrepareBidiStreamingCall(&context_, method_, grpc::StubOptions(), this);
     StartWriteLast(&request_, grpc::WriteOptions());
     StartRead(&response_);
     StartCall();
@@ -122,7 +159,7 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     Backend::StreamDone done = std::move(on_done_);
     on_done_ = nullptr;
     on_message_ = nullptr;
-    done(status);
+    done(ForCallers(status, context_, backend_));
     done = nullptr;
     std::shared_ptr<Backend::CallSet> calls = std::move(calls_);
     calls->Remove(id_);
@@ -138,6 +175,8 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   }
 
  private:
+  const std::string backend_;
+  const std::string method_;
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
@@ -177,8 +216,10 @@ void Backend::Unary(const std::string& method, std::string request, absl::Durati
   AddMetadata(call->context, metadata);
   const uint64_t id = calls_->Add(call, /*stream=*/false);
   stub_->UnaryCall(&call->context, method, grpc::StubOptions(), &call->request, &call->response,
-                   [call, calls = calls_, id, done = std::move(done)](grpc::Status status) mutable {
+                   [backend = name_, call, calls = calls_, id,
+                    done = std::move(done)](grpc::Status status) mutable {
                      std::string response = status.ok() ? FromBuffer(call->response) : "";
+                     status = ForCallers(std::move(status), call->context, backend);
                      // Whatever `done` holds is let go before the call counts as finished.
                      UnaryDone finish = std::move(done);
                      done = nullptr;
@@ -193,10 +234,10 @@ std::shared_ptr<StreamHandle> Backend::ServerStream(const std::string& method,
                                                     const CallMetadata& metadata,
                                                     StreamMessage on_message,
                                                     StreamDone on_done) {
-  auto call = std::make_shared<StreamCall>(std::move(request), metadata, std::move(on_message),
-                                           std::move(on_done));
+  auto call = std::make_shared<StreamCall>(name_, method, std::move(request), metadata,
+                                           std::move(on_message), std::move(on_done));
   call->Register(call, calls_);
-  call->Start(*stub_, method);
+  call->Start(*stub_);
   return call;
 }
 
