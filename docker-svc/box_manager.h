@@ -2,6 +2,7 @@
 #define BERTH_DOCKER_SVC_BOX_MANAGER_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -105,10 +106,13 @@ class BoxManager {
   // CONNECTING, then waits for the box's readiness marker (its app's readiness timeout):
   // RUNNING. The same config again answers the same; another one is ALREADY_EXISTS. A box of
   // another user is NOT_FOUND. Not assigned in time: DEADLINE_EXCEEDED, nothing changed; not
-  // ready in time: DEADLINE_EXCEEDED, the box stopped ("not ready after its config").
-  absl::StatusOr<box::v1::SetConfigResponse> SetConfig(const box::v1::SetConfigRequest& request,
-                                                       const std::optional<std::string>& caller_user,
-                                                       absl::Duration assignment_wait);
+  // ready in time: DEADLINE_EXCEEDED, the box stopped ("not ready after its config"). Once
+  // `caller_gone` (when set; asked every 250 ms while waiting) says the caller went away, the
+  // waits end with CANCELLED; the box goes on as if the call had answered (the sweeper stops
+  // it if it is never configured or never ready).
+  absl::StatusOr<box::v1::SetConfigResponse> SetConfig(
+      const box::v1::SetConfigRequest& request, const std::optional<std::string>& caller_user,
+      absl::Duration assignment_wait, const std::function<bool()>& caller_gone = nullptr);
   // Draining refuses new boxes (CreateBox and AssignBox: UNAVAILABLE "draining") and stops
   // every WAITING box, also one whose create was under way and those a restart adopts; boxes
   // with a user run on. Kept across restarts. Both are idempotent.
@@ -194,6 +198,10 @@ class BoxManager {
   // and publishes the change; on a storage error nothing changes and the error is returned.
   absl::Status CommitRecord(const std::string& box_id, Entry& entry, internal::BoxRecord next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: waits for `condition` until `deadline`, giving up early once `caller_gone`
+  // (when set) says so. Whether `condition` holds.
+  bool AwaitForCaller(const absl::Condition& condition, absl::Time deadline,
+                      const std::function<bool()>& caller_gone) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With mu_ held: schedules the stop of a box once, with its profile's grace.
   void ScheduleEnd(const std::string& box_id, Entry& entry, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -263,9 +263,21 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
 
 // ---- SetConfig -------------------------------------------------------------------------------
 
+bool BoxManager::AwaitForCaller(const absl::Condition& condition, absl::Time deadline,
+                                const std::function<bool()>& caller_gone) {
+  if (caller_gone == nullptr) return mu_.AwaitWithDeadline(condition, deadline);
+  while (true) {
+    const absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(250));
+    if (mu_.AwaitWithDeadline(condition, slice)) return true;
+    if (absl::Now() >= deadline || caller_gone()) return false;
+  }
+}
+
 absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
     const box::v1::SetConfigRequest& request, const std::optional<std::string>& caller_user,
-    absl::Duration assignment_wait) {
+    absl::Duration assignment_wait, const std::function<bool()>& caller_gone) {
+  auto gone = [&caller_gone] { return caller_gone != nullptr && caller_gone(); };
+  const absl::Status went_away = absl::CancelledError("the caller went away");
   ASSIGN_OR_RETURN(const std::string box_id, ConfigTarget(request));
   ASSIGN_OR_RETURN(const std::string config, DecodeClientConfig(request.json_data()));
   const std::string digest = Sha256Hex(config);
@@ -284,12 +296,13 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
       return stopping_ || entry->phase != Phase::kLive ||
              (!entry->record.box().user_id().empty() && !entry->config_writing);
     };
-    const bool in_time = mu_.AwaitWithDeadline(absl::Condition(&settled), give_up);
+    const bool in_time = AwaitForCaller(absl::Condition(&settled), give_up, caller_gone);
     const Box& box = entry->record.box();
     if (caller_user.has_value() && !box.user_id().empty() && box.user_id() != *caller_user) {
       return not_found();
     }
     if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
+    if (!in_time && gone()) return went_away;
     if (entry->phase != Phase::kLive) {
       return absl::AbortedError(absl::StrCat("box ", box_id, " ended (",
                                              box.reason().empty() ? "gone" : box.reason(), ")"));
@@ -355,15 +368,17 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
       return stopping_ || entry->phase != Phase::kLive ||
              entry->record.box().state() != box::v1::BOX_STATE_CONNECTING;
     };
-    const absl::Duration waited = absl::Now() - FromTimestamp(entry->record.state_since());
-    mu_.AwaitWithTimeout(absl::Condition(&settled),
-                         std::max(absl::ZeroDuration(), timeout - waited));
+    const bool settled_in_time = AwaitForCaller(
+        absl::Condition(&settled), FromTimestamp(entry->record.state_since()) + timeout,
+        caller_gone);
     const Box& box = entry->record.box();
     running = entry->phase == Phase::kLive && box.state() == box::v1::BOX_STATE_RUNNING;
     *response.mutable_box() = box;
     *response.mutable_result() = ConnectionOf(box, entry->record.aes_key());
     if (!running) {
       if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
+      // Still CONNECTING: the sweeper ends the box if it is never ready.
+      if (!settled_in_time && gone()) return went_away;
       if (entry->phase != Phase::kLive || box.state() == box::v1::BOX_STATE_DYING) {
         return absl::AbortedError(absl::StrCat(
             "box ", box_id, " ended before it was ready (",

@@ -1,6 +1,7 @@
 // BoxManager's session flow against an in-memory engine and allocator: assign from the warm
 // pool or cold, the client config handshake, the sweeper, boxes asking to stop, drain, and the
 // warm pool keeper. The same against the real engine and daemons: tests/box_sessions_test.cc.
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -226,6 +227,43 @@ TEST_F(BoxSessionsTest, ConfigWithoutAnAssignmentTimesOutAndChangesNothing) {
   both.set_box_id("w2");
   EXPECT_THAT(manager_->SetConfig(both, "alice", absl::Seconds(1)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("different boxes")));
+}
+
+// A caller that hangs up ends both waits (for the assignment, for readiness) at once; the box
+// is left as it was (WAITING), or goes on CONNECTING with its config for the sweeper to judge.
+TEST_F(BoxSessionsTest, ACallerThatGoesAwayEndsTheWaits) {
+  Waiting("w1");
+  Waiting("w2");
+  std::atomic<bool> hung_up{false};
+  auto caller_gone = [&hung_up] { return hung_up.load(); };
+  std::thread hang_up([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    hung_up = true;
+  });
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(manager_->SetConfig(Config("w1", "{}"), "alice", absl::Seconds(30), caller_gone),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("went away")));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  hang_up.join();
+  ASSERT_OK_AND_ASSIGN(box::v1::Box w1, manager_->GetBox("w1"));
+  EXPECT_EQ(w1.state(), box::v1::BOX_STATE_WAITING);
+  EXPECT_FALSE(Exists(boxes_.File("w1/config.json")));
+
+  // Assigned, configured, never ready (the box does not answer): the caller gives up first.
+  ASSERT_THAT(manager_->AssignBox(Assign("test-box", "bob", "s-2", "w2")), IsOk());
+  hung_up = false;
+  std::thread hang_up_again([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    hung_up = true;
+  });
+  const absl::Time again = absl::Now();
+  EXPECT_THAT(manager_->SetConfig(Config("w2", "{}"), "bob", absl::Seconds(30), caller_gone),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("went away")));
+  EXPECT_LT(absl::Now() - again, absl::Seconds(10));
+  hang_up_again.join();
+  ASSERT_OK_AND_ASSIGN(box::v1::Box w2, manager_->GetBox("w2"));
+  EXPECT_EQ(w2.state(), box::v1::BOX_STATE_CONNECTING);
+  EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w2/config.json")), "{}");
 }
 
 TEST_F(BoxSessionsTest, ABoxNotReadyAfterItsConfigIsStopped) {

@@ -146,8 +146,9 @@ grpc::Status BoxesService::SetConfig(grpc::ServerContext* context,
       absl::FromChrono(context->deadline() - std::chrono::system_clock::now()) -
       absl::Milliseconds(200);
   wait = std::max(absl::ZeroDuration(), std::min(wait, left));
-  absl::StatusOr<box::v1::SetConfigResponse> configured =
-      manager_->SetConfig(*request, CallerUser(context), wait);
+  // A caller that hangs up (or a gateway that shuts down) frees this thread at once.
+  absl::StatusOr<box::v1::SetConfigResponse> configured = manager_->SetConfig(
+      *request, CallerUser(context), wait, [context] { return context->IsCancelled(); });
   if (!configured.ok()) return ToGrpcStatus(configured.status());
   *response = *std::move(configured);
   return grpc::Status::OK;
