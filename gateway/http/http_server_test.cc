@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +39,14 @@ using tcp = net::ip::tcp;
 class TestHandler final : public RequestHandler {
  public:
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override {
+    if (request.target() == "/stream") {
+      // The callback holds the writer, which holds the connection, which holds the callback:
+      // the server must break that cycle when the stream ends.
+      writer->OnClientGone([this, writer] { client_gone_ = true; });
+      absl::MutexLock lock(&mu_);
+      stream_ = std::move(writer);
+      return;
+    }
     if (request.target() == "/held") {
       absl::MutexLock lock(&mu_);
       held_.push_back(std::move(writer));
@@ -51,6 +61,15 @@ class TestHandler final : public RequestHandler {
     auto arrived = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_.empty(); };
     return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
   }
+
+  // The writer of the event stream requested, once it is.
+  std::shared_ptr<ResponseWriter> TakeStream(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stream_ != nullptr; };
+    mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
+    return std::move(stream_);
+  }
+  bool client_gone() const { return client_gone_; }
 
   // Answers the oldest held request.
   void AnswerHeld() {
@@ -73,7 +92,19 @@ class TestHandler final : public RequestHandler {
 
   absl::Mutex mu_;
   std::vector<std::shared_ptr<ResponseWriter>> held_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ResponseWriter> stream_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> client_gone_{false};
 };
+
+// Polls `done` for up to 10 s.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
 
 using Response = http::response<http::string_body>;
 
@@ -206,6 +237,56 @@ TEST_F(HttpServerTest, DrainClosesIdleConnectionsAndAnswersThoseInFlight) {
   EXPECT_TRUE(busy.ClosedByServer());
   EXPECT_TRUE(WaitForOpenConnections(0));
   EXPECT_EQ(server_->unanswered_requests(), 0);
+}
+
+// A client that stops reading its event stream is cut off once 4,096 chunks wait for it, rather
+// than buffered without end; its handler hears of it, and the connection is freed even though
+// the handler's callback held the writer.
+TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsCutOff) {
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.Send(http::verb::get, "/stream");
+  std::shared_ptr<ResponseWriter> writer = handler_.TakeStream(absl::Seconds(5));
+  ASSERT_NE(writer, nullptr);
+  HttpResponse head{http::status::ok, 11};
+  head.set(http::field::content_type, "application/x-ndjson");
+  writer->StartStream(std::move(head));
+  // 40 MiB, far more than the socket buffers and the 4,096-chunk queue (16 MiB) hold.
+  const std::string chunk(4096, 'x');
+  for (int i = 0; i < 10000 && !handler_.client_gone(); ++i) writer->Chunk(chunk);
+  EXPECT_TRUE(Eventually([&] { return handler_.client_gone(); }))
+      << "the stream was never cut off";
+  EXPECT_TRUE(WaitForOpenConnections(0));
+  std::weak_ptr<ResponseWriter> weak = writer;
+  writer.reset();
+  EXPECT_TRUE(Eventually([&] { return weak.expired(); }))
+      << "the connection leaked through its OnClientGone callback";
+}
+
+// A stream its handler ends: the client gets every chunk and the end, the handler hears of no
+// hang-up, and the connection is freed although the handler's callback held the writer.
+TEST_F(HttpServerTest, AStreamEndedByItsHandlerFreesItsConnection) {
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.Send(http::verb::get, "/stream");
+  std::shared_ptr<ResponseWriter> writer = handler_.TakeStream(absl::Seconds(5));
+  ASSERT_NE(writer, nullptr);
+  HttpResponse head{http::status::ok, 11};
+  head.set(http::field::content_type, "application/x-ndjson");
+  writer->StartStream(std::move(head));
+  writer->Chunk("{\"n\":1}\n");
+  writer->Chunk("{\"n\":2}\n");
+  writer->End();
+  absl::StatusOr<Response> answer = client.Read();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->body(), "{\"n\":1}\n{\"n\":2}\n");
+  EXPECT_TRUE(client.ClosedByServer());
+  EXPECT_TRUE(WaitForOpenConnections(0));
+  EXPECT_FALSE(handler_.client_gone());
+  std::weak_ptr<ResponseWriter> weak = writer;
+  writer.reset();
+  EXPECT_TRUE(Eventually([&] { return weak.expired(); }))
+      << "the connection leaked through its OnClientGone callback";
 }
 
 // Out of file descriptors, accept() fails while the connection stays queued: the server must
