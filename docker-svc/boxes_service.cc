@@ -112,16 +112,21 @@ grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::Wa
   return status;
 }
 
-
 grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::HostRequest*,
                                 box::v1::HostResponse* response) {
   if (CallerUser(context).has_value()) return BackendOnly();
+  // The allocator's part is a report that may be missing; docker-svc's own part is always there.
   absl::StatusOr<allocator::v1::CapacityResponse> capacity = leases_->Capacity();
-  if (!capacity.ok()) return ToGrpcStatus(capacity.status());
-  absl::StatusOr<allocator::v1::ListResponse> leases = leases_->List();
-  if (!leases.ok()) return ToGrpcStatus(leases.status());
-  *response->mutable_capacity() = *std::move(capacity);
-  *response->mutable_leases() = std::move(*leases->mutable_leases());
+  absl::Status reported = capacity.status();
+  if (capacity.ok()) {
+    absl::StatusOr<allocator::v1::ListResponse> leases = leases_->List();
+    reported = leases.status();
+    if (leases.ok()) {
+      *response->mutable_capacity() = *std::move(capacity);
+      *response->mutable_leases() = std::move(*leases->mutable_leases());
+    }
+  }
+  if (!reported.ok()) response->set_allocator_error(std::string(reported.message()));
   response->set_drain_state(manager_->drain_state());
   response->set_boxes(static_cast<uint32_t>(manager_->box_count()));
   return grpc::Status::OK;

@@ -1,5 +1,7 @@
 #include "docker-svc/lease_client.h"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,8 @@ namespace berth::docker {
 namespace {
 
 namespace v1 = allocator::v1;
+
+constexpr absl::Duration kReportTimeout = absl::Seconds(2);
 
 class GrpcLeaseClient final : public LeaseClient {
  public:
@@ -52,26 +56,31 @@ class GrpcLeaseClient final : public LeaseClient {
   absl::StatusOr<v1::CapacityResponse> Capacity() override {
     v1::CapacityResponse response;
     return Call("Capacity", &v1::Allocator::Stub::Capacity, v1::CapacityRequest(), &response,
-                [&] { return response; });
+                [&] { return response; }, CallKind::kReport);
   }
 
   absl::StatusOr<v1::ListResponse> List() override {
     v1::ListResponse response;
     return Call("List", &v1::Allocator::Stub::List, v1::ListRequest(), &response,
-                [&] { return response; });
+                [&] { return response; }, CallKind::kReport);
   }
 
  private:
-  // One unary call with wait_for_ready and a deadline; `result` extracts the answer.
+  // A lease operation waits for an allocator that is restarting; a report does not.
+  enum class CallKind { kOperation, kReport };
+
+  // One unary call with a deadline; `result` extracts the answer.
   template <typename Request, typename Response, typename Result>
   auto Call(const char* name,
             grpc::Status (v1::Allocator::Stub::*method)(grpc::ClientContext*, const Request&,
                                                          Response*),
-            const Request& request, Response* response, Result result)
-      -> absl::StatusOr<decltype(result())> {
+            const Request& request, Response* response, Result result,
+            CallKind kind = CallKind::kOperation) -> absl::StatusOr<decltype(result())> {
     grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    const bool report = kind == CallKind::kReport;
+    context.set_wait_for_ready(!report);
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + (report ? std::min(timeout_, kReportTimeout) : timeout_)));
     absl::Status status = common::FromGrpcStatus(((*stub_).*method)(&context, request, response));
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("allocator ", name, ": ", status.message()));

@@ -29,9 +29,10 @@ class LeaseClient {
   virtual absl::StatusOr<allocator::v1::ListResponse> List() = 0;
 };
 
-// A LeaseClient over gRPC to `address` ("unix:/run/berth/allocator.sock"). Every call waits for
-// the allocator to be reachable (it may be restarting) for at most `timeout`, then fails with
-// DEADLINE_EXCEEDED or UNAVAILABLE.
+// A LeaseClient over gRPC to `address` ("unix:/run/berth/allocator.sock"). Every lease
+// operation waits for the allocator to be reachable (it may be restarting) for at most
+// `timeout`, then fails with DEADLINE_EXCEEDED or UNAVAILABLE. The reports (Capacity, List) do
+// not wait: UNAVAILABLE at once while the allocator is down, and at most 2 s otherwise.
 std::unique_ptr<LeaseClient> MakeGrpcLeaseClient(const std::string& address,
                                                  absl::Duration timeout);
 

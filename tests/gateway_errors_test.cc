@@ -184,6 +184,14 @@ TEST_F(GatewayErrorsTest, UnavailableWhileABackendIsDown) {
   // (A create would wait for the allocator: docker-svc retries it until its own deadline.)
   // Listing needs docker-svc only.
   EXPECT_EQ(Call(Get("/v1/boxes", backend)).status, 200);
+  // The host report still comes, at once, with docker-svc's part and why the rest is missing.
+  const absl::Time asked = absl::Now();
+  HttpResult host_report = Call(Get("/v1/host", backend));
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(5));
+  EXPECT_EQ(host_report.status, 200) << host_report.Describe();
+  EXPECT_THAT(host_report.body, HasSubstr("\"allocatorError\":\"allocator Capacity: "))
+      << host_report.body;
+  EXPECT_THAT(host_report.body, Not(HasSubstr("\"capacity\""))) << host_report.body;
   ASSERT_TRUE(host().StartAllocator().ok());
   EXPECT_TRUE(WaitUntil([&] { return Call(Get("/readyz")).status == 200; }, absl::Seconds(5)));
 }
