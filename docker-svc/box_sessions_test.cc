@@ -236,31 +236,27 @@ TEST_F(BoxSessionsTest, ACallerThatGoesAwayEndsTheWaits) {
   Waiting("w2");
   std::atomic<bool> hung_up{false};
   auto caller_gone = [&hung_up] { return hung_up.load(); };
-  std::thread hang_up([&] {
-    absl::SleepFor(absl::Milliseconds(300));
-    hung_up = true;
-  });
-  const absl::Time start = absl::Now();
-  EXPECT_THAT(manager_->SetConfig(Config("w1", "{}"), "alice", absl::Seconds(30), caller_gone),
-              StatusIs(absl::StatusCode::kCancelled, HasSubstr("went away")));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
-  hang_up.join();
+  // SetConfig for `box_id` as `user`, whose caller hangs up after 300 ms: CANCELLED, early.
+  auto expect_cancelled = [&](const std::string& box_id, const std::string& user) {
+    hung_up = false;
+    std::thread hang_up([&] {
+      absl::SleepFor(absl::Milliseconds(300));
+      hung_up = true;
+    });
+    const absl::Time start = absl::Now();
+    EXPECT_THAT(manager_->SetConfig(Config(box_id, "{}"), user, absl::Seconds(30), caller_gone),
+                StatusIs(absl::StatusCode::kCancelled, HasSubstr("went away")));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    hang_up.join();
+  };
+  expect_cancelled("w1", "alice");
   ASSERT_OK_AND_ASSIGN(box::v1::Box w1, manager_->GetBox("w1"));
   EXPECT_EQ(w1.state(), box::v1::BOX_STATE_WAITING);
   EXPECT_FALSE(Exists(boxes_.File("w1/config.json")));
 
   // Assigned, configured, never ready (the box does not answer): the caller gives up first.
   ASSERT_THAT(manager_->AssignBox(Assign("test-box", "bob", "s-2", "w2")), IsOk());
-  hung_up = false;
-  std::thread hang_up_again([&] {
-    absl::SleepFor(absl::Milliseconds(300));
-    hung_up = true;
-  });
-  const absl::Time again = absl::Now();
-  EXPECT_THAT(manager_->SetConfig(Config("w2", "{}"), "bob", absl::Seconds(30), caller_gone),
-              StatusIs(absl::StatusCode::kCancelled, HasSubstr("went away")));
-  EXPECT_LT(absl::Now() - again, absl::Seconds(10));
-  hang_up_again.join();
+  expect_cancelled("w2", "bob");
   ASSERT_OK_AND_ASSIGN(box::v1::Box w2, manager_->GetBox("w2"));
   EXPECT_EQ(w2.state(), box::v1::BOX_STATE_CONNECTING);
   EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w2/config.json")), "{}");

@@ -174,14 +174,7 @@ TEST_F(GatewayBackendRestartTest, CreateInFlightAtSigtermIsAnswered) {
   });
   // The create takes over a second (container start and readiness); stop the gateway while it
   // is in flight there (the gauge counts it and this /metrics request).
-  std::string metrics;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        metrics = Call(Get("/metrics")).body;
-        return MetricValue(metrics, "berth_gateway_requests_in_flight") >= 2.0;
-      },
-      absl::Seconds(5)))
-      << metrics;
+  ASSERT_TRUE(RequestsInFlightReach(2));
   absl::StatusOr<int> exit_code = gateway().Terminate();
   caller.join();
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();

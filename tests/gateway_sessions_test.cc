@@ -251,14 +251,7 @@ TEST_F(GatewaySessionsTest, GatewaySigtermCutsOffAWaitingHandshakeAfterTheGrace)
   HttpResult waiting;
   std::thread client(
       [&] { waiting = Call(JsonTransport(box_id, R"({\"a\":1})", UserToken("alice"))); });
-  std::string metrics;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        metrics = Call(Get("/metrics")).body;
-        return MetricValue(metrics, "berth_gateway_requests_in_flight") >= 2.0;
-      },
-      absl::Seconds(5)))
-      << metrics;
+  ASSERT_TRUE(RequestsInFlightReach(2));
   const absl::Time start = absl::Now();
   absl::StatusOr<int> exit_code = gateway().Terminate();
   const absl::Duration took = absl::Now() - start;

@@ -707,6 +707,20 @@ std::vector<HttpResult> GatewayTest::Calls(const std::vector<HttpCall>& calls) {
   return *std::move(results);
 }
 
+::testing::AssertionResult GatewayTest::RequestsInFlightReach(double count) {
+  std::string metrics;
+  if (WaitUntil(
+          [&] {
+            metrics = Call(Get("/metrics")).body;
+            return MetricValue(metrics, "berth_gateway_requests_in_flight").value_or(0) >= count;
+          },
+          absl::Seconds(5))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "fewer than " << count << " requests in flight:\n"
+                                       << metrics;
+}
+
 absl::StatusOr<box::v1::CreateResponse> GatewayTest::CreateBox(const std::string& body,
                                                                const std::string& token) {
   // Track the id the body names, so that the cleanup finds the container even when the test

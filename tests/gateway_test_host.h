@@ -301,6 +301,9 @@ class GatewayTest : public BoxTest {
   // curl against gateway(); the result is printed on failure by the callers' << Describe().
   HttpResult Call(const HttpCall& call) { return Curl(gateway().base_url(), call); }
   std::vector<HttpResult> Calls(const std::vector<HttpCall>& calls);
+  // Waits up to 5 s until gateway() counts `count` requests in flight, the /metrics request
+  // that asks included (so 2 means one other); the last metrics text read when it does not.
+  ::testing::AssertionResult RequestsInFlightReach(double count);
 
   // POST /v1/boxes with `body` (a CreateRequest as JSON) and `token`; tracks the box id for the
   // cleanup. The parsed response, or a failure with the HTTP result.

@@ -173,6 +173,18 @@ class HttpServerTest : public ::testing::Test {
     server_ = *std::move(server);
   }
 
+  // Requests an event stream on `client` and starts it; its writer, or null.
+  std::shared_ptr<ResponseWriter> OpenStream(Client& client) {
+    if (!client.connected()) return nullptr;
+    client.Send(http::verb::get, "/stream");
+    std::shared_ptr<ResponseWriter> writer = handler_.TakeStream(absl::Seconds(5));
+    if (writer == nullptr) return nullptr;
+    HttpResponse head{http::status::ok, 11};
+    head.set(http::field::content_type, "application/x-ndjson");
+    writer->StartStream(std::move(head));
+    return writer;
+  }
+
   bool WaitForOpenConnections(int count) {
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
     while (server_->open_connections() != count) {
@@ -244,13 +256,8 @@ TEST_F(HttpServerTest, DrainClosesIdleConnectionsAndAnswersThoseInFlight) {
 // the handler's callback held the writer.
 TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsCutOff) {
   Client client(server_->port());
-  ASSERT_TRUE(client.connected());
-  client.Send(http::verb::get, "/stream");
-  std::shared_ptr<ResponseWriter> writer = handler_.TakeStream(absl::Seconds(5));
+  std::shared_ptr<ResponseWriter> writer = OpenStream(client);
   ASSERT_NE(writer, nullptr);
-  HttpResponse head{http::status::ok, 11};
-  head.set(http::field::content_type, "application/x-ndjson");
-  writer->StartStream(std::move(head));
   // 40 MiB, far more than the socket buffers and the 4,096-chunk queue (16 MiB) hold.
   const std::string chunk(4096, 'x');
   for (int i = 0; i < 10000 && !handler_.client_gone(); ++i) writer->Chunk(chunk);
@@ -267,13 +274,8 @@ TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsCutOff) {
 // hang-up, and the connection is freed although the handler's callback held the writer.
 TEST_F(HttpServerTest, AStreamEndedByItsHandlerFreesItsConnection) {
   Client client(server_->port());
-  ASSERT_TRUE(client.connected());
-  client.Send(http::verb::get, "/stream");
-  std::shared_ptr<ResponseWriter> writer = handler_.TakeStream(absl::Seconds(5));
+  std::shared_ptr<ResponseWriter> writer = OpenStream(client);
   ASSERT_NE(writer, nullptr);
-  HttpResponse head{http::status::ok, 11};
-  head.set(http::field::content_type, "application/x-ndjson");
-  writer->StartStream(std::move(head));
   writer->Chunk("{\"n\":1}\n");
   writer->Chunk("{\"n\":2}\n");
   writer->End();
