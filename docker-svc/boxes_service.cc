@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::docker {
 namespace {
@@ -126,7 +127,12 @@ grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::Hos
       *response->mutable_leases() = std::move(*leases->mutable_leases());
     }
   }
-  if (!reported.ok()) response->set_allocator_error(std::string(reported.message()));
+  if (!reported.ok()) {
+    // The detail (gRPC's transport text) is for the log.
+    spdlog::info("host report without the allocator: {}", reported.ToString());
+    response->set_allocator_error(absl::StrCat("allocator-svc did not answer (",
+                                               absl::StatusCodeToString(reported.code()), ")"));
+  }
   response->set_drain_state(manager_->drain_state());
   response->set_boxes(static_cast<uint32_t>(manager_->box_count()));
   return grpc::Status::OK;

@@ -189,10 +189,15 @@ TEST_F(GatewayErrorsTest, UnavailableWhileABackendIsDown) {
   HttpResult host_report = Call(Get("/v1/host", backend));
   EXPECT_LT(absl::Now() - asked, absl::Seconds(5));
   EXPECT_EQ(host_report.status, 200) << host_report.Describe();
-  EXPECT_THAT(host_report.body, HasSubstr("\"allocatorError\":\"allocator Capacity: "))
+  EXPECT_THAT(host_report.body,
+              HasSubstr("\"allocatorError\":\"allocator-svc did not answer (UNAVAILABLE)\""))
       << host_report.body;
   EXPECT_THAT(host_report.body, Not(HasSubstr("\"capacity\""))) << host_report.body;
+  // And once the allocator is back, so is its part of the report (no long reconnect backoff).
   ASSERT_TRUE(host().StartAllocator().ok());
+  EXPECT_TRUE(WaitUntil(
+      [&] { return absl::StrContains(Call(Get("/v1/host", backend)).body, "\"capacity\""); },
+      absl::Seconds(5)));
   EXPECT_TRUE(WaitUntil([&] { return Call(Get("/readyz")).status == 200; }, absl::Seconds(5)));
 }
 

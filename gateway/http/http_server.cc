@@ -138,14 +138,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!head_request_) return WriteMessage(std::make_shared<HttpResponse>(std::move(response)));
     // HEAD: the same status and headers (Content-Length included), no body.
     auto head = std::make_shared<http::response<http::empty_body>>(response.result(), version_);
-    for (const auto& field : response) head->set(field.name_string(), field.value());
+    for (const auto& field : response) head->insert(field.name_string(), field.value());
     WriteMessage(std::move(head));
   }
 
-  // Closes the connection if it is waiting for a request (the server is shutting down); a
-  // request being answered or a stream is left to finish.
+  // Closes the connection if it is parked between requests with nothing of the next one
+  // received (the server is shutting down). A handshake, a request arriving or being answered,
+  // and a stream are left to finish; each closes the connection when it is done.
   void CloseIfIdle() {
-    if (!awaiting_answer_ && !streaming_) Close();
+    const bool parked = parser_.has_value() && !parser_->got_some() && buffer_.size() == 0;
+    if (parked && !awaiting_answer_ && !streaming_) Close();
   }
 
   void StartStream(HttpResponse head) {
@@ -196,12 +198,16 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, *message,
                       [self = shared_from_this(), message](beast::error_code error, size_t) {
                         self->Answered();
-                        if (error || !message->keep_alive()) return self->Close();
+                        if (error || !message->keep_alive() || self->state_->draining) {
+                          return self->Close();
+                        }
                         self->DoRead();
                       });
   }
 
   void DoRead() {
+    if (state_->draining) return Close();  // the drain began while the last answer was written
+    head_request_ = false;
     parser_.emplace();
     parser_->header_limit(options_.max_header_bytes);
     parser_->body_limit(options_.max_body_bytes);

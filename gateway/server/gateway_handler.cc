@@ -112,7 +112,6 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
   const bool probe = target.path == "/healthz" || target.path == "/readyz" ||
                      target.path == "/metrics";
   if (probe && req.method() != http::verb::get && req.method() != http::verb::head) {
-    exchange->route_label = absl::StrCat("GET ", target.path);
     return FinishError(exchange, routing::MethodNotAllowed(std::string(req.method_string()),
                                                            target.path, "GET, HEAD"));
   }

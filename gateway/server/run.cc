@@ -103,11 +103,9 @@ absl::Status RunGateway(const GatewayConfig& config) {
   const google::protobuf::ServiceDescriptor* boxes_service =
       box::v1::Box::descriptor()->file()->FindServiceByName("Boxes");
   ASSIGN_OR_RETURN(routing::RouteTable routes, routing::RouteTable::Create({boxes_service}));
-  // On the heap: a shutdown that cannot wait out every backend callback leaves them allocated.
-  auto boxes = std::make_unique<Backend>("docker-svc", config.boxes);
-  auto allocator = std::make_unique<Backend>("allocator-svc", config.allocator);
-  auto handler = std::make_unique<GatewayHandler>(std::move(routes), boxes.get(), allocator.get(),
-                                                  std::move(options));
+  Backend boxes("docker-svc", config.boxes);
+  Backend allocator("allocator-svc", config.allocator);
+  GatewayHandler handler(std::move(routes), &boxes, &allocator, std::move(options));
 
   HttpServerOptions server_options;
   server_options.address = config.http_address;
@@ -115,7 +113,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   server_options.threads = config.threads;
   server_options.max_body_bytes = config.max_body_bytes;
   ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
-                   HttpServer::Start(server_options, &tls, handler.get()));
+                   HttpServer::Start(server_options, &tls, &handler));
   spdlog::info("gateway serving https on {}:{}", config.http_address, server->port());
   Notify("READY=1\nSTATUS=serving");
 
@@ -136,14 +134,13 @@ absl::Status RunGateway(const GatewayConfig& config) {
   }
   spdlog::info("gateway stopping on signal {}", signal_number);
   Notify("STOPPING=1");
-  StopServing(config.shutdown_grace, *server, *handler, {boxes.get(), allocator.get()});
-  if (!boxes->WaitIdle(absl::Now()) || !allocator->WaitIdle(absl::Now())) {
-    // A callback still due would use what is destroyed here: leave it all to the exit.
-    spdlog::warn("backend calls still unfinished at exit; leaving them be");
-    server.release();
-    handler.release();
-    boxes.release();
-    allocator.release();
+  StopServing(config.shutdown_grace, *server, handler, {&boxes, &allocator});
+  if (!boxes.WaitIdle(absl::Now()) || !allocator.WaitIdle(absl::Now())) {
+    // A callback still due would use what is destroyed here, or static objects destroyed by a
+    // normal exit: end the process now, with nothing destroyed.
+    spdlog::warn("backend calls still unfinished at exit; exiting at once");
+    spdlog::default_logger()->flush();
+    _exit(0);
   }
   spdlog::info("gateway stopped");
   return absl::OkStatus();
