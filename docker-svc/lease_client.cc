@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "berth/allocator/v1/allocator.grpc.pb.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 
 namespace berth::docker {
@@ -16,19 +17,10 @@ namespace v1 = allocator::v1;
 
 constexpr absl::Duration kReportTimeout = absl::Seconds(2);
 
-// An allocator that restarts is reached again within a second: gRPC's default reconnect backoff
-// grows to two minutes, during which the reports (which do not wait) would keep failing.
-std::shared_ptr<grpc::Channel> NewAllocatorChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 class GrpcLeaseClient final : public LeaseClient {
  public:
   GrpcLeaseClient(const std::string& address, absl::Duration timeout)
-      : timeout_(timeout), stub_(v1::Allocator::NewStub(NewAllocatorChannel(address))) {}
+      : timeout_(timeout), stub_(v1::Allocator::NewStub(common::NewDaemonChannel(address))) {}
 
   absl::StatusOr<v1::Lease> Reserve(const v1::ReserveRequest& request) override {
     v1::ReserveResponse response;

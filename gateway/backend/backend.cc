@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "grpc/health/v1/health.pb.h"
 #include "spdlog/spdlog.h"
@@ -189,22 +190,9 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
 
 }  // namespace
 
-namespace {
-
-// A backend that restarts is reached again within a second: gRPC's default reconnect backoff
-// grows to two minutes, which would keep answering 503 long after the daemon is back.
-std::shared_ptr<grpc::Channel> NewBackendChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-}  // namespace
-
 Backend::Backend(std::string name, const std::string& address)
     : name_(std::move(name)),
-      channel_(NewBackendChannel(address)),
+      channel_(common::NewDaemonChannel(address)),
       stub_(std::make_unique<grpc::GenericStub>(channel_)),
       calls_(std::make_shared<CallSet>()) {}
 
