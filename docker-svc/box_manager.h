@@ -146,6 +146,14 @@ class BoxManager {
     bool claiming = false;
     // A SetConfig is writing config.json; others with the same config wait for it.
     bool config_writing = false;
+
+    // A live WAITING box with no user that nothing is taking or ending: what an Assign may
+    // claim and a drain stops.
+    bool Unclaimed() const {
+      const box::v1::Box& box = record.box();
+      return phase == Phase::kLive && !end_scheduled && !claiming &&
+             box.state() == box::v1::BOX_STATE_WAITING && box.user_id().empty();
+    }
   };
   // What a create has done so far, for its undo.
   struct CreateProgress {

@@ -134,10 +134,7 @@ std::shared_ptr<BoxManager::Entry> BoxManager::PickWaiting(const std::string& ap
   std::shared_ptr<Entry> best;
   for (const auto& [box_id, entry] : boxes_) {
     const Box& box = entry->record.box();
-    if (entry->phase != Phase::kLive || entry->end_scheduled || entry->claiming ||
-        box.state() != box::v1::BOX_STATE_WAITING || box.app() != app || !box.user_id().empty()) {
-      continue;
-    }
+    if (!entry->Unclaimed() || box.app() != app) continue;
     if (best == nullptr) {
       best = entry;
       continue;
@@ -178,8 +175,7 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
         return absl::InvalidArgumentError(
             absl::StrCat("box ", request.box_id(), " is of app ", box.app()));
       }
-      if (entry.phase != Phase::kLive || entry.end_scheduled || entry.claiming ||
-          box.state() != box::v1::BOX_STATE_WAITING || !box.user_id().empty()) {
+      if (!entry.Unclaimed()) {
         return absl::AbortedError(absl::StrCat("box ", request.box_id(), " is ",
                                                box::v1::BoxState_Name(box.state()),
                                                entry.end_scheduled ? " and ending" : "",
@@ -228,10 +224,7 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
     return response;
   }
 
-  // The cold path: no box of the app waits.
-  if (!request.box_id().empty()) {
-    return absl::NotFoundError(absl::StrCat("no box ", request.box_id()));
-  }
+  // The cold path: no box of the app waits (a named box was claimed or refused above).
   request.set_box_id(ColdBoxId(request));
   box::v1::CreateRequest create;
   create.set_app(request.app());
@@ -473,11 +466,7 @@ box::v1::DrainResponse BoxManager::Drain() {
     if (!draining_) spdlog::info("draining: new boxes are refused, WAITING boxes stopped");
     draining_ = true;
     for (auto& [box_id, entry] : boxes_) {
-      const Box& box = entry->record.box();
-      if (entry->phase != Phase::kLive || entry->end_scheduled || entry->claiming ||
-          box.state() != box::v1::BOX_STATE_WAITING || !box.user_id().empty()) {
-        continue;
-      }
+      if (!entry->Unclaimed()) continue;
       ScheduleEnd(box_id, *entry, "draining");
       ++stopped;
     }
