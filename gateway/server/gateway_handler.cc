@@ -97,9 +97,10 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
   exchange->writer = std::move(writer);
   exchange->start = absl::Now();
   const HttpRequest& req = exchange->request;
-  const std::string target_text(req.target());
   exchange->allow_origin = AllowedOrigin(std::string(req[http::field::origin]));
-  const routing::RequestTarget target = routing::SplitRequestTarget(target_text);
+  // Views into the request, which the exchange keeps for as long as the target is used.
+  const routing::RequestTarget target =
+      routing::SplitRequestTarget(absl::string_view(req.target().data(), req.target().size()));
 
   if (req.method() == http::verb::options) {
     exchange->route_label = "OPTIONS (CORS preflight)";
@@ -130,7 +131,7 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
     response.body() = metrics_.Render();
     return Finish(exchange, std::move(response));
   }
-  HandleRoute(exchange);
+  HandleRoute(exchange, target);
 }
 
 void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
@@ -149,10 +150,9 @@ void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
   allocator_->CheckHealth(absl::Seconds(2), done);
 }
 
-void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange) {
+void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
+                                 const routing::RequestTarget& target) {
   const HttpRequest& req = exchange->request;
-  const std::string target_text(req.target());
-  const routing::RequestTarget target = routing::SplitRequestTarget(target_text);
   // The caller first, so that without a valid token no path tells what exists.
   Caller caller{"", /*backend=*/true};
   if (options_.verifier.has_value()) {

@@ -50,7 +50,8 @@ class GatewayHandler final : public RequestHandler {
 
  private:
   struct Exchange;
-  void HandleRoute(std::shared_ptr<Exchange> exchange);
+  // `target` views exchange->request's target.
+  void HandleRoute(std::shared_ptr<Exchange> exchange, const routing::RequestTarget& target);
   void HandleReady(std::shared_ptr<Exchange> exchange);
   void Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response);
   void FinishError(const std::shared_ptr<Exchange>& exchange, const absl::Status& status);
