@@ -45,12 +45,16 @@ int WarmPool::WaitingBoxes(const std::string& app) const {
   return waiting;
 }
 
-bool WarmPool::TopUpOne() {
+bool WarmPool::TopUpOne(WatchHub::Watcher& watcher) {
   if (manager_->drain_state() != box::v1::DRAIN_STATE_SERVING) return false;
-  const absl::Time now = absl::Now();
   for (auto& [app, state] : apps_) {
     if (stopping_) return false;
-    if (now < state.next_try || WaitingBoxes(app) >= state.target) continue;
+    if (absl::Now() < state.next_try) continue;
+    const int waiting = WaitingBoxes(app);
+    // Events are published under the manager's lock, so every change the count saw is
+    // queued by now: a box that died before the count backs its app off here.
+    TakeQueuedEvents(watcher);
+    if (absl::Now() < state.next_try || waiting >= state.target) continue;
     box::v1::CreateRequest request;
     request.set_app(app);
     absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(request);
@@ -100,15 +104,20 @@ void WarmPool::OnEvent(const box::v1::BoxEvent& event) {
   }
 }
 
+void WarmPool::TakeQueuedEvents(WatchHub::Watcher& watcher) {
+  box::v1::BoxEvent event;
+  while (watcher.Next(&event, absl::ZeroDuration())) OnEvent(event);
+}
+
 void WarmPool::Loop() {
   std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
   box::v1::BoxEvent event;
   while (!stopping_) {
-    if (TopUpOne()) continue;
+    if (TopUpOne(*watcher)) continue;
     // Nothing to do now: sleep until a box event (a box taken or gone) or the recheck.
     if (watcher->Next(&event, options_.recheck)) {
       OnEvent(event);
-      while (watcher->Next(&event, absl::ZeroDuration())) OnEvent(event);
+      TakeQueuedEvents(*watcher);
     } else if (watcher->lost()) {
       manager_->Unwatch(watcher);
       watcher = manager_->Watch();

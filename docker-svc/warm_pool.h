@@ -51,8 +51,12 @@ class WarmPool {
 
   void Loop();
   // Makes one box for the first app below its target whose backoff has passed; false when no
-  // app needs one now.
-  bool TopUpOne();
+  // app needs one now. Box events are taken from `watcher` after each count, so a box that
+  // ended before the count has been judged (and its app maybe backed off) before a
+  // replacement is made.
+  bool TopUpOne(WatchHub::Watcher& watcher);
+  // Hands every event already queued on `watcher` to OnEvent().
+  void TakeQueuedEvents(WatchHub::Watcher& watcher);
   void Failed(AppState& state, const std::string& app, const std::string& why);
   // Notes the end of a box this pool made (a failure when it died early and unused).
   void OnEvent(const box::v1::BoxEvent& event);
