@@ -392,6 +392,7 @@ absl::Status BoxManager::WaitUntilReady(const std::string& box_id,
 // ---- Reads -----------------------------------------------------------------------------------
 
 absl::StatusOr<Box> BoxManager::GetBox(const std::string& box_id) const {
+  RETURN_IF_ERROR(common::ValidateBoxId(box_id));
   absl::MutexLock lock(&mu_);
   auto it = boxes_.find(box_id);
   if (it == boxes_.end() || it->second->phase == Phase::kCreating) {

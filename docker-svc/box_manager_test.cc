@@ -172,6 +172,9 @@ TEST_F(BoxManagerTest, StopEndsTheBoxAndAnUnknownOneIsNotFound) {
   ExpectNothingLeft("b1");
   EXPECT_THAT(manager_->StopBox("b1", ""), StatusIs(absl::StatusCode::kNotFound, HasSubstr("b1")));
   EXPECT_THAT(manager_->StopBox("../x", ""), StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_THAT(manager_->GetBox("b1"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("b1")));
+  EXPECT_THAT(manager_->GetBox("../x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("box_id")));
 }
 
 }  // namespace
