@@ -249,6 +249,13 @@ void ParseInto(const std::string& file, const std::string& text, box::v1::AppPro
 
 }  // namespace
 
+box::v1::AppProfile RetiredAppProfile(const std::string& name) {
+  box::v1::AppProfile profile;
+  profile.set_name(name);
+  FillDefaults(&profile);
+  return profile;
+}
+
 const box::v1::AppProfile* AppCatalog::Find(const std::string& name) const {
   auto it = profiles_.find(name);
   return it == profiles_.end() ? nullptr : &it->second;

@@ -32,6 +32,11 @@ class AppCatalog {
 // valid (empty) catalog.
 absl::StatusOr<AppCatalog> LoadAppProfiles(const std::string& dir);
 
+// A profile with only `name` and the defaults (timeouts, stop grace, mappings_dir): what a box
+// runs on when its app left the catalog and its record does not hold the profile it was made
+// with.
+box::v1::AppProfile RetiredAppProfile(const std::string& name);
+
 // Parses and validates one profile's text; `file` names it in errors and its stem must equal
 // the profile's name.
 absl::StatusOr<box::v1::AppProfile> ParseAppProfile(const std::string& file,

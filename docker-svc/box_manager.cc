@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -56,6 +57,11 @@ constexpr absl::Duration kMaxRetry = absl::Seconds(5);
 // Boxes' shutdown requests are looked for every this many readiness polls (with the default
 // 10 ms poll, about every 250 ms).
 constexpr int kShutdownCheckRounds = 25;
+
+// A teardown given up at shutdown; the restart's recovery ends the box.
+absl::Status StopLeftToRestart() {
+  return absl::UnavailableError("docker-svc is shutting down; the restart finishes the stop");
+}
 
 bool Matches(const Box& box, const box::v1::ListRequest& filter) {
   return (filter.state() == box::v1::BOX_STATE_UNSPECIFIED || box.state() == filter.state()) &&
@@ -130,7 +136,8 @@ void BoxManager::Shutdown() {
   event_feed_.reset();
   if (readiness_thread_.joinable()) readiness_thread_.join();
   if (tick_thread_.joinable()) tick_thread_.join();
-  teardowns_.reset();  // finishes teardowns under way
+  // Finishes the teardowns under way; later ones are left to the restart's recovery.
+  if (teardowns_ != nullptr) teardowns_->Stop();
 }
 
 std::string BoxManager::MappingPath(const std::string& box_id) const {
@@ -164,7 +171,16 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
     if (stopping_) return absl::UnavailableError("docker-svc is shutting down");
     while (true) {
       auto it = boxes_.find(box_id);
-      if (it == boxes_.end()) break;
+      if (it == boxes_.end()) {
+        if (releasing_.count(box_id) == 0) break;
+        // The lease of an earlier box of this id is being released: reserving before that
+        // answer comes would have the new lease freed.
+        auto released = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return releasing_.count(box_id) == 0;
+        };
+        mu_.Await(absl::Condition(&released));
+        continue;
+      }
       std::shared_ptr<Entry> existing = it->second;
       if (existing->phase == Phase::kCreating) {
         // The same id is being created right now: answer as that create ends.
@@ -193,6 +209,7 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
       entry->profile = profile;
       internal::BoxRecord& record = entry->record;
       *record.mutable_request() = request;
+      *record.mutable_profile() = *profile;
       Box& box = *record.mutable_box();
       box.set_box_id(box_id);
       box.set_app(request.app());
@@ -291,6 +308,7 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
   }
 
   const ContainerSpec spec = ContainerSpecFor(profile, record, options_.boxes_dir, dir->path());
+  progress.create_attempted = true;
   absl::StatusOr<std::string> container_id = docker_->CreateContainer(spec);
   if (!container_id.ok()) {
     absl::Status cause = container_id.status();
@@ -332,8 +350,18 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
 }
 
 void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& progress) {
-  if (!progress.container_id.empty()) {
-    absl::Status removed = docker_->RemoveContainer(progress.container_id, /*force=*/true,
+  std::string container_id = progress.container_id;
+  if (container_id.empty() && progress.create_attempted) {
+    // A create whose answer was lost (a timeout) may still have made the container: find it by
+    // name, and take it only if it is this docker-svc's and this box's.
+    absl::StatusOr<ContainerInfo> made = docker_->InspectContainer(ContainerName(box_id));
+    if (made.ok() && BoxIdOf(made->labels) == box_id &&
+        made->labels[kBoxesDirLabel] == options_.boxes_dir) {
+      container_id = made->id;
+    }
+  }
+  if (!container_id.empty()) {
+    absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
                                                     /*remove_volumes=*/true);
     if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
       // The resync removes it later: it carries Berth's labels but no box.
@@ -482,13 +510,17 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
         continue;
       }
       if (entry->phase == Phase::kStopping) {
-        // Another teardown is under way: wait for it to finish.
+        // Another teardown is under way: wait for it to finish, or to give up at shutdown.
         before = entry->record.box();
         auto gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           auto now = boxes_.find(box_id);
           return now == boxes_.end() || now->second != entry;
         };
-        mu_.Await(absl::Condition(&gone));
+        auto gone_or_stopping = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || gone();
+        };
+        mu_.Await(absl::Condition(&gone_or_stopping));
+        if (!gone()) return StopLeftToRestart();
         return before;
       }
       break;
@@ -533,7 +565,7 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
   // The container must be gone before its ports and TTY may go to another box.
   bool removed_by_others = false;
   if (!RemoveContainerUntilGone(box_id, container_id, &removed_by_others)) {
-    return absl::UnavailableError("docker-svc is shutting down; the restart finishes the stop");
+    return StopLeftToRestart();
   }
   if (removed_by_others && reason == "died") final_reason = "removed";
   if (absl::Status gone = MappingDir::RemoveFor(options_.boxes_dir, box_id); !gone.ok()) {
@@ -595,12 +627,13 @@ bool BoxManager::SleepUnlessStopping(absl::Duration duration) {
   return !stopping_;
 }
 
-void BoxManager::ReleaseLease(const std::string& box_id) {
+bool BoxManager::ReleaseLease(const std::string& box_id) {
   absl::Status released = leases_->Release(box_id);
-  if (released.ok()) return;
+  if (released.ok()) return true;
   spdlog::warn("[box {}] {}; retrying", box_id, released.ToString());
   absl::MutexLock lock(&mu_);
   pending_releases_.insert(box_id);
+  return false;
 }
 
 // ---- Background ------------------------------------------------------------------------------
@@ -736,13 +769,23 @@ void BoxManager::Tick() {
     ScheduleTeardown(box_id, "ttl", grace);
   }
   SweepSessions(now);
-  for (const std::string& box_id : releases) {
+  for (auto it = releases.begin(); it != releases.end(); ++it) {
+    const std::string& box_id = *it;
     absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
     {
       absl::MutexLock lock(&mu_);
       if (boxes_.count(box_id) > 0) continue;  // a new box took the id and its own lease
+      releasing_.insert(box_id);  // a create of the id waits for the answer
     }
-    ReleaseLease(box_id);
+    const bool released = ReleaseLease(box_id);
+    absl::MutexLock lock(&mu_);
+    releasing_.erase(box_id);
+    if (!released) {
+      // The allocator still fails: the rest wait for the next tick rather than each taking
+      // the allocator's timeout on this thread (the watchdog's liveness check).
+      pending_releases_.insert(std::next(it), releases.end());
+      break;
+    }
   }
 }
 

@@ -133,7 +133,10 @@ class BoxManager {
   // One box. Guarded by mu_.
   struct Entry {
     internal::BoxRecord record;
+    // Never null once the box is in the table: its app's profile in the catalog or, for a box
+    // adopted after its app's profile was removed, retired_profile.
     const box::v1::AppProfile* profile = nullptr;
+    std::shared_ptr<const box::v1::AppProfile> retired_profile;
     Phase phase = Phase::kCreating;
     // An end noticed while the box was still being created; acted on once it is.
     std::string pending_end;
@@ -160,6 +163,7 @@ class BoxManager {
     bool recorded = false;
     bool reserve_attempted = false;
     bool directory_made = false;
+    bool create_attempted = false;
     std::string container_id;
   };
 
@@ -183,8 +187,8 @@ class BoxManager {
                                         bool wait_for_create);
   void ScheduleTeardown(const std::string& box_id, const std::string& reason,
                         std::optional<absl::Duration> stop_grace);
-  // Releases a lease, or queues the release for the next tick when the allocator fails.
-  void ReleaseLease(const std::string& box_id);
+  // Releases a lease (true), or queues the release for the next tick when the allocator fails.
+  bool ReleaseLease(const std::string& box_id);
   // Removes a container (forced), retrying until it is gone; sets `removed_by_others` when
   // someone else removed it or was removing it. False when docker-svc stops first.
   bool RemoveContainerUntilGone(const std::string& box_id, const std::string& container_id,
@@ -251,6 +255,8 @@ class BoxManager {
   mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(lifecycle_mu_);
   std::map<std::string, std::shared_ptr<Entry>> boxes_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> pending_releases_ ABSL_GUARDED_BY(mu_);
+  // Ids whose queued release the tick is making now; a create of one waits for it.
+  std::set<std::string> releasing_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "common/testing/status_matchers.h"
@@ -163,6 +165,111 @@ TEST_F(BoxManagerTest, RecoveryAdoptsRunningBoxesAndUndoesEverythingElse) {
   EXPECT_EQ(reconcile.live_boxes(0).box_id(), "alive");
   EXPECT_EQ(reconcile.live_boxes(0).tty(), boxes[0].tty());
   EXPECT_THAT(leases_.leases(), ::testing::SizeIs(1));
+}
+
+TEST_F(BoxManagerTest, RecoveryRetriesAnInspectThatFailsInsteadOfUndoingTheBox) {
+  ASSERT_THAT(manager_->CreateBox(Request("alive")), IsOk());
+  manager_.reset();
+  docker_.FailNext("inspect", absl::UnavailableError("engine busy"));
+
+  BoxManagerOptions options;
+  options.boxes_dir = boxes_.path();
+  ASSERT_OK_AND_ASSIGN(manager_,
+                       BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
+  ASSERT_THAT(manager_->Recover(), IsOk());
+  ASSERT_OK_AND_ASSIGN(box::v1::Box box, manager_->GetBox("alive"));
+  EXPECT_EQ(box.state(), box::v1::BOX_STATE_ALLOCATED);
+  EXPECT_EQ(docker_.container_count(), 1u);
+  EXPECT_TRUE(Exists(boxes_.File("alive")));
+  EXPECT_TRUE(Exists(boxes_.File(".records/alive")));
+  EXPECT_EQ(leases_.leases().count("alive"), 1u) << "its lease was freed under it";
+}
+
+TEST_F(BoxManagerTest, ABoxWhoseAppLeftTheCatalogRunsOnWithTheProfileItWasMadeWith) {
+  box::v1::CreateRequest quick = Request("quick");
+  quick.set_app("quick-box");
+  ASSERT_THAT(manager_->CreateBox(quick), IsOk());
+  manager_.reset();
+  // The operator removes quick-box's profile and restarts docker-svc.
+  TempDir apps;
+  std::ofstream(apps.File("test-box.textproto")) << testing::kProfile;
+  ASSERT_OK_AND_ASSIGN(AppCatalog catalog, LoadAppProfiles(apps.path()));
+  ASSERT_EQ(catalog.Find("quick-box"), nullptr);
+
+  BoxManagerOptions options;
+  options.boxes_dir = boxes_.path();
+  options.readiness_poll_interval = absl::Milliseconds(5);
+  ASSERT_OK_AND_ASSIGN(manager_,
+                       BoxManager::Create(options, &catalog, &docker_, &leases_, &clock_));
+  ASSERT_THAT(manager_->Recover(), IsOk());
+  ASSERT_OK_AND_ASSIGN(box::v1::Box box, manager_->GetBox("quick"));
+  EXPECT_EQ(box.app(), "quick-box");
+  // New boxes of the app are refused; the running one still ends as any box does, with its
+  // profile's 1 s stop grace (the default is 10 s).
+  ASSERT_THAT(manager_->CreateBox(Request("another")), IsOk());
+  quick.set_box_id("new-quick");
+  EXPECT_THAT(manager_->CreateBox(quick),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quick-box")));
+  ASSERT_THAT(manager_->StopBox("quick", ""), IsOk());
+  EXPECT_EQ(docker_.last_stop_grace(), absl::Seconds(1));
+  EXPECT_FALSE(Exists(boxes_.File("quick")));
+  EXPECT_FALSE(Exists(boxes_.File(".records/quick")));
+  EXPECT_EQ(leases_.leases().count("quick"), 0u);
+  ASSERT_THAT(manager_->StopBox("another", ""), IsOk());
+  manager_.reset();  // before `catalog` goes
+}
+
+TEST_F(BoxManagerTest, AStopWaitingOnAnotherEndsWhenTheOtherGivesUpAtShutdown) {
+  manager_->Start();
+  ASSERT_THAT(manager_->CreateBox(Request("b1")), IsOk());
+  docker_.FailEvery("remove", absl::UnavailableError("engine busy"));
+  auto first = std::async(std::launch::async, [&] { return manager_->StopBox("b1", ""); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < deadline) {
+    absl::StatusOr<box::v1::Box> box = manager_->GetBox("b1");
+    if (box.ok() && box->state() == box::v1::BOX_STATE_DYING) break;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  auto second = std::async(std::launch::async, [&] { return manager_->StopBox("b1", ""); });
+  absl::SleepFor(absl::Milliseconds(50));  // the second call waits on the first
+  manager_->Shutdown();
+  for (auto* stop : {&first, &second}) {
+    if (stop->wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+      ADD_FAILURE() << "a stop still waits after the shutdown";
+      std::_Exit(1);  // the waiting thread cannot be joined
+    }
+    EXPECT_THAT(stop->get(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restart")));
+  }
+  // The restart finds the box's record and leftovers and finishes the stop.
+  EXPECT_TRUE(Exists(boxes_.File(".records/b1")));
+  docker_.FailEvery("remove", absl::OkStatus());
+}
+
+TEST_F(BoxManagerTest, AQueuedReleaseNeverFreesTheLeaseOfANewBoxOfTheSameId) {
+  manager_->Start();
+  // A create fails at Bind, and the undo's release fails too: the release is queued.
+  leases_.FailNext("bind", absl::UnavailableError("allocator restarting"));
+  leases_.FailNext("release", absl::UnavailableError("allocator restarting"));
+  ASSERT_THAT(manager_->CreateBox(Request("b1")), Not(IsOk()));
+  // The tick's retry of that release is slow to be answered...
+  leases_.Hold("release");
+  ASSERT_TRUE(leases_.AwaitHeld("release", 1));
+  // ...while the client retries the create: its Reserve waits for the release's answer.
+  auto retry = std::async(std::launch::async, [&] { return manager_->CreateBox(Request("b1")); });
+  EXPECT_EQ(retry.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  leases_.Unhold("release");
+  ASSERT_THAT(retry.get(), IsOk());
+  EXPECT_EQ(leases_.leases().count("b1"), 1u) << "the new box's lease was freed";
+  EXPECT_THAT(manager_->StopBox("b1", ""), IsOk());
+}
+
+TEST_F(BoxManagerTest, ACreateWhoseAnswerWasLostLeavesNoContainerAndCanBeRetried) {
+  docker_.LoseNextCreateAnswer();
+  EXPECT_THAT(manager_->CreateBox(Request("b1")),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("docker create")));
+  ExpectNothingLeft("b1");
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse retried, manager_->CreateBox(Request("b1")));
+  EXPECT_TRUE(retried.created());
 }
 
 TEST_F(BoxManagerTest, StopEndsTheBoxAndAnUnknownOneIsNotFound) {

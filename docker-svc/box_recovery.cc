@@ -58,11 +58,17 @@ absl::Status BoxManager::Recover() {
   for (const ContainerSummary& summary : containers) {
     std::optional<std::string> box_id = BoxIdOf(summary.labels);
     if (!box_id.has_value() || !common::ValidateBoxId(*box_id).ok()) continue;
-    absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(summary.id);
-    if (!info.ok()) {
-      spdlog::warn("[box {}] recover: {}", *box_id, info.status().ToString());
-      continue;
-    }
+    // Retried like the listing: a box whose container could not be inspected must not be
+    // taken for one whose container is gone (its files and lease would be freed under it).
+    const std::optional<ContainerInfo> info =
+        *Retry(absl::StrCat("[box ", *box_id, "] recover: inspect"),
+               [&]() -> absl::StatusOr<std::optional<ContainerInfo>> {
+                 absl::StatusOr<ContainerInfo> inspected = docker_->InspectContainer(summary.id);
+                 if (inspected.ok()) return std::optional<ContainerInfo>(*std::move(inspected));
+                 if (absl::IsNotFound(inspected.status())) return std::nullopt;
+                 return inspected.status();
+               });
+    if (!info.has_value()) continue;  // gone since the listing: cleaned up below if recorded
     std::optional<internal::BoxRecord> record;
     if (auto it = records.find(*box_id); it != records.end()) {
       // A record whose create never finished, or that names another container, is undone.
@@ -149,6 +155,7 @@ std::optional<internal::BoxRecord> BoxManager::RecordFromContainer(
   request.set_box_id(box_id);
   request.set_user_id(box.user_id());
   request.set_session_id(box.session_id());
+  *record.mutable_profile() = *profile;
   const std::string key_prefix = absl::StrCat(profile->aes_key_env(), "=");
   for (const std::string& entry : info.env) {
     if (!profile->aes_key_env().empty() && absl::StartsWith(entry, key_prefix)) {
@@ -167,6 +174,16 @@ void BoxManager::Adopt(internal::BoxRecord record) {
   const std::string box_id = record.box().box_id();
   auto entry = std::make_shared<Entry>();
   entry->profile = catalog_->Find(record.box().app());
+  if (entry->profile == nullptr) {
+    // Its app's profile was removed while it ran: it runs on with the profile it was made with
+    // (the defaults, for a record written before records kept it).
+    entry->retired_profile = std::make_shared<const box::v1::AppProfile>(
+        record.has_profile() ? record.profile() : RetiredAppProfile(record.box().app()));
+    entry->profile = entry->retired_profile.get();
+    spdlog::warn("[box {}] recover: app {} has no profile any more; the box runs on with the "
+                 "profile it was made with",
+                 box_id, record.box().app());
+  }
   entry->phase = Phase::kLive;
   entry->record = std::move(record);
   if (absl::Status put = store_.Put(entry->record); !put.ok()) {

@@ -182,9 +182,9 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
                                                ", not WAITING for a user"));
       }
       claimed = it->second;
-    } else {
+    } else if (boxes_.count(ColdBoxId(request)) == 0) {
       claimed = PickWaiting(request.app());
-    }
+    }  // else a retry while this session's cold create is under way: that box is the answer
     if (claimed != nullptr) {
       claimed->claiming = true;
       request.set_box_id(claimed->record.box().box_id());

@@ -3,6 +3,7 @@
 // warm pool keeper. The same against the real engine and daemons: tests/box_sessions_test.cc.
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -140,6 +141,33 @@ TEST_F(BoxSessionsTest, AssignTakesAWaitingBoxWithoutDockerThenCreatesWhenNoneWa
   box::v1::ListRequest daves;
   daves.set_user_id("dave");
   EXPECT_THAT(manager_->ListBoxes(daves), SizeIs(1));
+}
+
+TEST_F(BoxSessionsTest, ARetryDuringTheColdCreateGetsThatBoxNotANewWaitingOne) {
+  // The cold create of erin's session is slow (its Bind waits)...
+  leases_.Hold("reserve");
+  auto first = std::async(std::launch::async,
+                          [&] { return manager_->AssignBox(Assign("test-box", "erin", "s-5")); });
+  ASSERT_TRUE(leases_.AwaitHeld("reserve", 1));
+  const std::vector<std::string> calls = leases_.calls();
+  const std::string cold_id = calls.back().substr(std::string("reserve ").size());
+  leases_.Hold("bind", cold_id);
+  leases_.Unhold("reserve");
+  ASSERT_TRUE(leases_.AwaitHeld("bind", 1));
+  // ...and meanwhile a WAITING box appears (the warm pool refilling).
+  Waiting("w1");
+  auto retry = std::async(std::launch::async,
+                          [&] { return manager_->AssignBox(Assign("test-box", "erin", "s-5")); });
+  EXPECT_EQ(retry.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
+      << "the retry did not wait for the session's box";
+  leases_.Unhold("bind");
+  ASSERT_OK_AND_ASSIGN(box::v1::AssignResponse made, first.get());
+  ASSERT_OK_AND_ASSIGN(box::v1::AssignResponse retried, retry.get());
+  EXPECT_EQ(made.box().box_id(), cold_id);
+  EXPECT_EQ(retried.box().box_id(), cold_id);
+  ASSERT_OK_AND_ASSIGN(box::v1::Box waiting, manager_->GetBox("w1"));
+  EXPECT_EQ(waiting.state(), box::v1::BOX_STATE_WAITING);
+  EXPECT_EQ(waiting.user_id(), "");
 }
 
 TEST_F(BoxSessionsTest, AssignRefusesBadRequestsAndBoxesThatDoNotWait) {

@@ -16,12 +16,16 @@ namespace berth::docker {
 class WorkerPool {
  public:
   explicit WorkerPool(int threads);
-  // Runs every queued task, then joins the threads.
+  // Stop().
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  // Queues `task`; dropped once Stop() has begun.
   void Schedule(std::function<void()> task);
+  // Runs every task queued so far, then joins the threads. Call from one thread at a time;
+  // later calls return at once.
+  void Stop();
 
  private:
   void Work();
@@ -29,7 +33,7 @@ class WorkerPool {
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;  // joined by Stop()
 };
 
 }  // namespace berth::docker

@@ -1,6 +1,8 @@
 // SIGKILL of either daemon: docker-svc restarts onto the boxes Docker still runs and cleans up
 // those that ended while it was down; an allocator killed in the middle of creates leaves
 // leases and containers that agree again once it is back.
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -260,6 +262,35 @@ TEST_F(BoxRestartTest, AllocatorKilledDuringCreatesThenLeasesAndContainersAgree)
 // A stop that cannot finish (the allocator is gone, so the lease release is retried) must not
 // keep docker-svc from exiting on SIGTERM: after its grace it gives up on the retries and exits
 // cleanly; its restart finishes the stop.
+// An operator removes an app's profile and restarts docker-svc while a box of the app runs: the
+// box is adopted with the profile it was made with, runs on, and is stopped cleanly; new boxes
+// of the app are refused.
+TEST_F(BoxRestartTest, ABoxOutlivesItsAppsProfileAcrossARestart) {
+  BoxHostOptions options;
+  options.profiles["retired-box"] = TestBoxProfileAs("retired-box");
+  ASSERT_NO_FATAL_FAILURE(StartHost(options));
+  const std::string id = BoxId("retired");
+  v1::CreateRequest request = CreateRequest("retired-box", id, "u1");
+  request.set_wait_for_ready(true);
+  ASSERT_OK_AND_ASSIGN(v1::CreateResponse created, boxes().Create(request));
+
+  host().KillDockerSvc();
+  ASSERT_EQ(unlink(absl::StrCat(host().apps_dir(), "/retired-box.textproto").c_str()), 0);
+  ASSERT_OK(host().StartDockerSvc());
+
+  ASSERT_OK_AND_ASSIGN(v1::Box box, boxes().Get(id));
+  EXPECT_EQ(box.state(), v1::BOX_STATE_RUNNING);
+  EXPECT_EQ(box.app(), "retired-box");
+  EXPECT_TRUE(WaitForGreeting(static_cast<uint16_t>(box.ports(0).host_port()), id + "\n",
+                              absl::Seconds(10)));
+  request.set_box_id(BoxId("retired-2"));
+  EXPECT_EQ(boxes().Create(request).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_OK(boxes().Stop(id).status()) << host().LogTails();
+  EXPECT_EQ(Leftovers(host(), id), "");
+  ASSERT_OK_AND_ASSIGN(alloc::ListResponse leases, host().leases().List());
+  EXPECT_EQ(leases.leases_size(), 0);
+}
+
 TEST_F(BoxRestartTest, SigtermWhileAStopRetriesADeadAllocatorStillExits) {
   BoxHostOptions options;
   options.docker_svc_flags = {"--shutdown_grace=2s", "--allocator_timeout=2s"};
@@ -269,9 +300,16 @@ TEST_F(BoxRestartTest, SigtermWhileAStopRetriesADeadAllocatorStillExits) {
   host().KillAllocator();
   std::thread stopper([&] { host().boxes().Stop(id).IgnoreError(); });
   absl::SleepFor(absl::Seconds(1));  // the stop is now retrying the release
+  // A second stop of the box waits for the first; it must not outlive the first's giving up.
+  std::thread second_stopper([&] {
+    BoxesClient client(host().boxes_address(), absl::Seconds(60));
+    client.Stop(id).IgnoreError();
+  });
+  absl::SleepFor(absl::Milliseconds(300));
   const absl::Time start = absl::Now();
   absl::StatusOr<int> exit_code = host().docker_svc()->Terminate(absl::Seconds(30));
   stopper.join();
+  second_stopper.join();
   ASSERT_TRUE(exit_code.ok()) << exit_code.status() << "\n" << host().LogTails();
   EXPECT_EQ(*exit_code, 0);
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "docker-svc hung on its own retries";

@@ -31,6 +31,7 @@ class FakeLeaseClient final : public LeaseClient {
   absl::StatusOr<av1::Lease> Reserve(const av1::ReserveRequest& request) override {
     absl::MutexLock lock(&mu_);
     calls_.push_back(absl::StrCat("reserve ", request.box_id()));
+    WaitWhileHeld("reserve", request.box_id());
     if (absl::Status injected = Injected("reserve"); !injected.ok()) return injected;
     av1::Lease& lease = leases_[request.box_id()];
     lease.set_box_id(request.box_id());
@@ -50,6 +51,7 @@ class FakeLeaseClient final : public LeaseClient {
                                   const std::string& container_id) override {
     absl::MutexLock lock(&mu_);
     calls_.push_back(absl::StrCat("bind ", box_id));
+    WaitWhileHeld("bind", box_id);
     if (absl::Status injected = Injected("bind"); !injected.ok()) return injected;
     auto it = leases_.find(box_id);
     if (it == leases_.end()) return absl::NotFoundError("no lease");
@@ -60,6 +62,7 @@ class FakeLeaseClient final : public LeaseClient {
   absl::Status Release(const std::string& box_id) override {
     absl::MutexLock lock(&mu_);
     calls_.push_back(absl::StrCat("release ", box_id));
+    WaitWhileHeld("release", box_id);
     if (absl::Status injected = Injected("release"); !injected.ok()) return injected;
     leases_.erase(box_id);
     return absl::OkStatus();
@@ -97,6 +100,31 @@ class FakeLeaseClient final : public LeaseClient {
     absl::MutexLock lock(&mu_);
     failures_[operation] = std::move(status);
   }
+  // Until Unhold(), calls of `operation` ("reserve", "bind" or "release") for `box_id` (any box
+  // when empty) wait, as calls to an allocator slow to answer would.
+  void Hold(const std::string& operation, const std::string& box_id = "") {
+    absl::MutexLock lock(&mu_);
+    holds_[operation] = box_id;
+  }
+  void Unhold(const std::string& operation) {
+    absl::MutexLock lock(&mu_);
+    holds_.erase(operation);
+  }
+  // How many calls of `operation` wait now.
+  int held(const std::string& operation) const {
+    absl::MutexLock lock(&mu_);
+    auto it = held_.find(operation);
+    return it == held_.end() ? 0 : it->second;
+  }
+  // Waits until held(operation) reaches `count`; false after 5 s.
+  bool AwaitHeld(const std::string& operation, int count) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      auto it = held_.find(operation);
+      return it != held_.end() && it->second >= count;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(5));
+  }
   std::map<std::string, av1::Lease> leases() const {
     absl::MutexLock lock(&mu_);
     return leases_;
@@ -111,6 +139,18 @@ class FakeLeaseClient final : public LeaseClient {
   }
 
  private:
+  void WaitWhileHeld(const std::string& operation, const std::string& box_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      auto it = holds_.find(operation);
+      return it == holds_.end() || (!it->second.empty() && it->second != box_id);
+    };
+    if (free()) return;
+    ++held_[operation];
+    mu_.Await(absl::Condition(&free));
+    --held_[operation];
+  }
+
   absl::Status Injected(const std::string& operation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = failures_.find(operation);
     if (it == failures_.end()) return absl::OkStatus();
@@ -124,6 +164,8 @@ class FakeLeaseClient final : public LeaseClient {
   std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   av1::ReconcileRequest last_reconcile_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> holds_ ABSL_GUARDED_BY(mu_);  // operation -> box id or ""
+  std::map<std::string, int> held_ ABSL_GUARDED_BY(mu_);
   int32_t next_tty_ ABSL_GUARDED_BY(mu_) = 10;
   uint32_t next_port_ ABSL_GUARDED_BY(mu_) = 20000;
 };

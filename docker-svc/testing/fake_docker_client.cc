@@ -52,6 +52,15 @@ void FakeDockerClient::FailNext(const std::string& operation, absl::Status statu
   failures_[operation] = std::move(status);
 }
 
+void FakeDockerClient::FailEvery(const std::string& operation, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (status.ok()) {
+    lasting_failures_.erase(operation);
+  } else {
+    lasting_failures_[operation] = std::move(status);
+  }
+}
+
 void FakeDockerClient::AddImage(const std::string& image) {
   absl::MutexLock lock(&mu_);
   images_.push_back(image);
@@ -70,7 +79,10 @@ size_t FakeDockerClient::container_count() const {
 absl::Status FakeDockerClient::Injected(const std::string& operation, const std::string& subject) {
   calls_.push_back(subject.empty() ? operation : absl::StrCat(operation, " ", subject));
   auto it = failures_.find(operation);
-  if (it == failures_.end()) return absl::OkStatus();
+  if (it == failures_.end()) {
+    auto lasting = lasting_failures_.find(operation);
+    return lasting == lasting_failures_.end() ? absl::OkStatus() : lasting->second;
+  }
   absl::Status status = std::move(it->second);
   failures_.erase(it);
   return status;
@@ -153,7 +165,16 @@ absl::StatusOr<std::string> FakeDockerClient::CreateContainer(const ContainerSpe
   const std::string id = container.info.id;
   Emit(container, "create");
   containers_.emplace(id, std::move(container));
+  if (lose_create_answer_) {
+    lose_create_answer_ = false;
+    return absl::DeadlineExceededError(absl::StrCat("create container ", spec.name, ": timed out"));
+  }
   return id;
+}
+
+void FakeDockerClient::LoseNextCreateAnswer() {
+  absl::MutexLock lock(&mu_);
+  lose_create_answer_ = true;
 }
 
 absl::Status FakeDockerClient::StartContainer(const std::string& id) {
@@ -169,8 +190,14 @@ absl::Status FakeDockerClient::StartContainer(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::Duration FakeDockerClient::last_stop_grace() const {
+  absl::MutexLock lock(&mu_);
+  return last_stop_grace_;
+}
+
 absl::Status FakeDockerClient::StopContainer(const std::string& id, absl::Duration grace) {
   absl::MutexLock lock(&mu_);
+  last_stop_grace_ = grace;
   if (absl::Status failed = Injected("stop", id); !failed.ok()) return failed;
   Container* container = Find(id);
   if (container == nullptr) return absl::NotFoundError(absl::StrCat("stop container ", id));

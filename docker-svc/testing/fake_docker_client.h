@@ -20,6 +20,11 @@ class FakeDockerClient final : public DockerClient {
   // Operation names for FailNext(): "create", "start", "stop", "kill", "remove", "inspect",
   // "list", "events".
   void FailNext(const std::string& operation, absl::Status status);
+  // Every call of `operation` fails with `status` until called again with an OK status.
+  void FailEvery(const std::string& operation, absl::Status status);
+  // The next create makes its container but answers DEADLINE_EXCEEDED, as a timed-out call
+  // whose work the engine still did.
+  void LoseNextCreateAnswer();
   // Makes a running container exit with `exit_code` (and the OOM flag), as if it died.
   absl::Status Exit(const std::string& id_or_name, int64_t exit_code, bool oom_killed = false);
   // Adds an image CreateContainer accepts; none is known at first.
@@ -27,6 +32,8 @@ class FakeDockerClient final : public DockerClient {
   // Every operation called so far, e.g. "create berth-b1", "start <id>".
   std::vector<std::string> calls() const;
   size_t container_count() const;
+  // The grace of the last StopContainer() call (zero before any).
+  absl::Duration last_stop_grace() const;
 
   absl::Status Ping() override;
   absl::StatusOr<std::string> Version() override;
@@ -59,11 +66,14 @@ class FakeDockerClient final : public DockerClient {
   mutable absl::Mutex mu_;
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
   std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> lasting_failures_ ABSL_GUARDED_BY(mu_);
+  bool lose_create_answer_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> images_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t events_emitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Duration last_stop_grace_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::docker::testing
