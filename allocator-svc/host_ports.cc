@@ -1,21 +1,27 @@
 #include "allocator-svc/host_ports.h"
 
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
+
+#include "absl/strings/str_cat.h"
 
 namespace berth::allocator {
 namespace {
 
-// True when binding `port` on the wildcard address of `family` fails with EADDRINUSE.
-// An IPv6 wildcard socket with IPV6_V6ONLY off conflicts with every holder of the port, IPv4
-// or IPv6, so one probe covers both families.
+// True when binding `port` on the wildcard address of `family` fails with EADDRINUSE, or when
+// no socket can be opened to find out (fail closed: a port handed out twice is worse than one
+// left unused). An IPv6 wildcard socket with IPV6_V6ONLY off conflicts with every holder of
+// the port, IPv4 or IPv6, so one probe covers both families.
 bool BindFails(int family, bool set_dual_stack, int type, uint16_t port) {
   int fd = socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return true;
   const int one = 1;
   const int zero = 0;
   // TCP: a connection lingering in TIME_WAIT does not hold the port for a new listener.
@@ -72,6 +78,33 @@ class BindingHostPortProbe final : public HostPortProbe {
 
 std::unique_ptr<HostPortProbe> MakeBindingHostPortProbe() {
   return std::make_unique<BindingHostPortProbe>();
+}
+
+absl::Status CheckHostPortProbe() {
+  const int family = HostHasIpv6() ? AF_INET6 : AF_INET;
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    int fd = socket(family, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot open ", family == AF_INET6 ? "an AF_INET6" : "an AF_INET",
+          type == SOCK_STREAM ? " TCP" : " UDP", " socket (", strerror(errno),
+          ") to check which host ports are taken; allocator-svc needs AF_INET and AF_INET6 "
+          "sockets in the host's network namespace"));
+    }
+    close(fd);
+  }
+  return absl::OkStatus();
+}
+
+bool SeesHostNetwork() {
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) return true;  // cannot tell: no warning
+  bool other_than_loopback = false;
+  for (ifaddrs* it = interfaces; it != nullptr; it = it->ifa_next) {
+    if ((it->ifa_flags & IFF_LOOPBACK) == 0) other_than_loopback = true;
+  }
+  freeifaddrs(interfaces);
+  return other_than_loopback;
 }
 
 }  // namespace berth::allocator

@@ -1,8 +1,12 @@
 #include "allocator-svc/host_ports.h"
 
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include "gtest/gtest.h"
 
@@ -64,6 +68,49 @@ TEST(BindingHostPortProbeTest, SeesIpv6OnlyHolders) {
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length), 0);
   EXPECT_TRUE(MakeBindingHostPortProbe()->InUse(v1::PROTOCOL_TCP, ntohs(addr.sin6_port)));
   close(fd);
+}
+
+// Leaves this process no file descriptor to open (no socket can be made).
+void UseNoMoreFiles() {
+  const rlimit none = {0, 0};
+  setrlimit(RLIMIT_NOFILE, &none);
+}
+
+// Without a socket to probe with, a port counts as taken.
+TEST(BindingHostPortProbeTest, APortThatCannotBeProbedCountsAsTaken) {
+  std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
+  EXPECT_EXIT(
+      {
+        UseNoMoreFiles();
+        std::_Exit(probe->InUse(v1::PROTOCOL_TCP, 40000) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+bool CheckFailsNamingHostPorts() {
+  const absl::Status checked = CheckHostPortProbe();
+  return checked.code() == absl::StatusCode::kFailedPrecondition &&
+         checked.message().find("host ports") != absl::string_view::npos;
+}
+
+TEST(CheckHostPortProbeTest, PassesOnlyWhereSocketsCanBeOpened) {
+  EXPECT_TRUE(CheckHostPortProbe().ok());
+  EXPECT_EXIT(
+      {
+        UseNoMoreFiles();
+        std::_Exit(CheckFailsNamingHostPorts() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// In a network namespace of its own (as under systemd's PrivateNetwork=) only loopback is seen.
+TEST(SeesHostNetworkTest, IsFalseInAPrivateNetworkNamespace) {
+  EXPECT_EXIT(
+      {
+        if (unshare(CLONE_NEWNET) != 0) std::_Exit(2);  // needs root, as the suite runs
+        std::_Exit(SeesHostNetwork() ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(BindingHostPortProbeTest, AFreedPortIsFree) {

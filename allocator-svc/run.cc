@@ -30,6 +30,11 @@ absl::Status Run(const Config& config) {
   ASSIGN_OR_RETURN(std::unique_ptr<LeaseStore> store, LeaseStore::Open(config.db));
   ASSIGN_OR_RETURN(StoredState stored, store->Load());
   common::SystemClock clock;
+  RETURN_IF_ERROR(CheckHostPortProbe());
+  if (!SeesHostNetwork()) {
+    spdlog::warn("allocator-svc sees no network interface but loopback: in a private network "
+                 "namespace it cannot see which host ports other processes hold");
+  }
   std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
   ASSIGN_OR_RETURN(std::unique_ptr<Allocator> allocator,
                    Allocator::Create(config.allocator, stored, &clock, probe.get()));

@@ -101,6 +101,13 @@ for unit in "${units[@]}"; do
   [ "$(prop "$unit" Type)" = notify ] || fail "$unit is not Type=notify"
 done
 in_box systemd-analyze verify --man=no "${units[@]}" berth.target || fail "systemd-analyze verify"
+# The allocator sees the host's ports only from the host's network namespace (read as its
+# user: another user's namespace links need CAP_SYS_PTRACE).
+allocator_pid=$(prop berth-allocator.service MainPID)
+allocator_netns=$(in_box runuser -u berth -- readlink "/proc/$allocator_pid/ns/net" || true)
+[ -n "$allocator_netns" ] &&
+  [ "$allocator_netns" = "$(in_box runuser -u berth -- readlink /proc/self/ns/net)" ] ||
+  fail "berth-allocator runs in a network namespace of its own (${allocator_netns:-unreadable})"
 
 step "2. health and reflection on both sockets; a create through the gateway"
 for socket in allocator boxes; do
