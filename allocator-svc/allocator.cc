@@ -400,7 +400,12 @@ absl::StatusOr<v1::ReconcileResponse> Allocator::Reconcile(const v1::ReconcileRe
     const v1::Lease& lease = it->second.lease;
     const bool young_reservation = lease.state() == v1::LEASE_STATE_RESERVED &&
                                    now - FromTimestamp(lease.reserved_at()) < config_.reserve_grace;
-    if (live.count(it->first) == 0 && !young_reservation) {
+    const bool newer_than_list =
+        request.has_listed_at() &&
+        (FromTimestamp(lease.reserved_at()) >= FromTimestamp(request.listed_at()) ||
+         (lease.has_bound_at() &&
+          FromTimestamp(lease.bound_at()) >= FromTimestamp(request.listed_at())));
+    if (live.count(it->first) == 0 && !young_reservation && !newer_than_list) {
       response.add_released(it->first);
       ReleaseLease(it, changes);
     }

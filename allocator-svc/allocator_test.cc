@@ -3,6 +3,7 @@
 #include <set>
 #include <utility>
 
+#include "common/proto_time.h"
 #include "common/testing/fake_clock.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -498,6 +499,25 @@ TEST_F(ReconcileTest, ReleasesGoneBoxesButKeepsYoungReservations) {
   EXPECT_THAT(response.leased(), IsEmpty());
   EXPECT_THAT(response.bound(), IsEmpty());
   EXPECT_THAT(response.conflicts(), IsEmpty());
+  EXPECT_EQ(allocator_->lease_count(), 2u);
+}
+
+// A reconcile whose list predates a lease (it arrived late) keeps that lease.
+TEST_F(ReconcileTest, KeepsLeasesNewerThanTheCallersList) {
+  Reserve(Request("gone", 1, 0, false));
+  ASSERT_THAT(Bind("gone", "abc"), IsOk());
+  Reserve(Request("bound-late", 1, 0, false));
+  clock_.Advance(absl::Seconds(121));
+  v1::ReconcileRequest request;
+  *request.mutable_listed_at() = common::ToTimestamp(clock_.Now());
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_THAT(Bind("bound-late", "def"), IsOk());
+  Reserve(Request("reserved-late", 1, 0, false));
+  clock_.Advance(absl::Seconds(200));  // past the grace: only listed_at keeps them
+
+  std::vector<Mutation> changes;
+  ASSERT_OK_AND_ASSIGN(v1::ReconcileResponse response, allocator_->Reconcile(request, &changes));
+  EXPECT_THAT(response.released(), ElementsAre("gone"));
   EXPECT_EQ(allocator_->lease_count(), 2u);
 }
 

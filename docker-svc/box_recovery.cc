@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/box_id.h"
+#include "common/proto_time.h"
 #include "docker-svc/box_manager.h"
 #include "docker-svc/box_spec.h"
 #include "docker-svc/mapping_dir.h"
@@ -270,6 +271,7 @@ absl::Status BoxManager::ReconcileLeases() {
   allocator::v1::ReconcileRequest request;
   {
     absl::MutexLock lock(&mu_);
+    *request.mutable_listed_at() = common::ToTimestamp(clock_->Now());
     for (const auto& [box_id, entry] : boxes_) {
       if (entry->phase == Phase::kCreating) continue;  // has not reserved yet
       const Box& box = entry->record.box();

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "berth/allocator/v1/allocator.grpc.pb.h"
+#include "common/proto_time.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -622,8 +623,15 @@ TEST_F(AllocatorBadInputTest, ReconcileReleasesGoneBoxesAndLeasesUnknownLiveOnes
   v1::ReconcileRequest request;
   *request.add_live_boxes() = LiveBoxOf(b.lease(), "cb");
   *request.add_live_boxes() = d;
+  // "late" is made after the caller listed its boxes: the late reconcile keeps its lease.
+  *request.mutable_listed_at() = common::ToTimestamp(absl::Now());
+  absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_OK(client_->Reserve(ReserveRequest("late", {Port(80, v1::PROTOCOL_TCP)}, false)));
+  ASSERT_OK(client_->Bind("late", "cl"));
   ASSERT_OK_AND_ASSIGN(v1::ReconcileResponse response, client_->Reconcile(request));
   EXPECT_THAT(response.released(), ElementsAre("c"));
+  EXPECT_OK(client_->Get("late").status()) << "a lease newer than the list was released";
+  ASSERT_OK(client_->Release("late"));
   EXPECT_THAT(response.leased(), ElementsAre("d"));
   EXPECT_THAT(response.bound(), IsEmpty());
   EXPECT_THAT(response.conflicts(), IsEmpty());
