@@ -63,11 +63,16 @@ class TakeLog {
     values_.push_back({pool, value, release_seq});
   }
   void TakenGpu(GpuSlots* gpus, int32_t index) { gpus_.emplace_back(gpus, index); }
+  void TakenUnpooled(std::set<std::pair<PoolId, int32_t>>* held, PoolId pool, int32_t value) {
+    unpooled_.push_back({held, {pool, value}});
+  }
   void Undo() {
     for (const Entry& entry : values_) entry.pool->Put(entry.value, entry.release_seq);
     for (auto& [gpus, index] : gpus_) gpus->Put(index);
+    for (auto& [held, key] : unpooled_) held->erase(key);
     values_.clear();
     gpus_.clear();
+    unpooled_.clear();
   }
 
  private:
@@ -78,6 +83,8 @@ class TakeLog {
   };
   std::vector<Entry> values_;
   std::vector<std::pair<GpuSlots*, int32_t>> gpus_;
+  std::vector<std::pair<std::set<std::pair<PoolId, int32_t>>*, std::pair<PoolId, int32_t>>>
+      unpooled_;
 };
 
 absl::Status ValidateConfig(const AllocatorConfig& config) {
@@ -156,7 +163,10 @@ absl::Status Allocator::TakeExisting(const v1::Lease& lease) {
         log.Taken(&pool, value, release_seq);
         return absl::OkStatus();
       case TakeResult::kNotPooled:
-        return absl::OkStatus();  // Recorded in the lease; the pool never hands it out.
+        // Recorded in the lease; the pool never hands it out, and no other lease may hold it.
+        if (!unpooled_held_.insert({id, value}).second) break;
+        log.TakenUnpooled(&unpooled_held_, id, value);
+        return absl::OkStatus();
       case TakeResult::kInUse:
         break;
     }
@@ -175,7 +185,10 @@ absl::Status Allocator::TakeExisting(const v1::Lease& lease) {
 
 void Allocator::PutBack(const v1::Lease& lease, std::vector<FreedValue>* freed) {
   auto put = [&](ValuePool& pool, PoolId id, int32_t value) {
-    if (!pool.Pooled(value)) return;
+    if (!pool.Pooled(value)) {
+      unpooled_held_.erase({id, value});
+      return;
+    }
     pool.Put(value, ++release_seq_);
     freed->push_back({id, value, release_seq_});
   };

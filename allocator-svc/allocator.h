@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,9 @@ class Allocator {
   GpuSlots gpus_;
   // Ordered by box id, which is List's order.
   std::map<std::string, LeaseRecord> leases_;
+  // Values outside the pools (out of range, or reserved) that leases hold anyway (adopted by a
+  // reconcile or kept from an earlier configuration): no two leases may hold one.
+  std::set<std::pair<PoolId, int32_t>> unpooled_held_;
   // Sequence number of the most recent release, for the pools' free order.
   uint64_t release_seq_ = 0;
 };

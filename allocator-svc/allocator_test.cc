@@ -581,6 +581,37 @@ TEST_F(ReconcileTest, ConflictsAreReportedAndChangeNothingForThatBox) {
   EXPECT_THAT(response.conflicts(0).reason(), HasSubstr("tty 11"));
 }
 
+// A port outside the pools (here above the range) is recorded in the lease of the live box that
+// holds it; a second box holding it too is a conflict, never a second lease of it.
+TEST_F(ReconcileTest, APortOutsideThePoolsGoesToOneLeaseOnly) {
+  auto holder_of = [](const std::string& box_id) {
+    v1::LiveBox box;
+    box.set_box_id(box_id);
+    box.set_container_id("c0ffee");
+    box.set_tty(-1);
+    box.set_gpu_index(-1);
+    v1::PortBinding* port = box.add_ports();
+    port->set_container_port(80);
+    port->set_protocol(v1::PROTOCOL_TCP);
+    port->set_host_port(40000);
+    return box;
+  };
+  ASSERT_OK_AND_ASSIGN(v1::ReconcileResponse response,
+                       Reconcile({holder_of("first"), holder_of("second")}));
+  EXPECT_THAT(response.leased(), ElementsAre("first"));
+  ASSERT_EQ(response.conflicts_size(), 1);
+  EXPECT_EQ(response.conflicts(0).box_id(), "second");
+  EXPECT_THAT(response.conflicts(0).reason(), HasSubstr("leased to box first"));
+  EXPECT_EQ(allocator_->lease_count(), 1u);
+  // Once the first lets it go, the second may have it; the changes replay to the same state.
+  ASSERT_OK_AND_ASSIGN(response, Reconcile({holder_of("second")}));
+  EXPECT_THAT(response.released(), ElementsAre("first"));
+  EXPECT_THAT(response.leased(), ElementsAre("second"));
+  const std::string before = Snapshot();
+  Recreate(Replay());
+  EXPECT_EQ(Snapshot(), before);
+}
+
 TEST_F(ReconcileTest, MalformedRequestsAreRejectedWhole) {
   v1::Lease lease = Reserve(Request("a", 1, 0));
   const std::string before = Snapshot();
@@ -589,6 +620,10 @@ TEST_F(ReconcileTest, MalformedRequestsAreRejectedWhole) {
   v1::LiveBox bad_port = Live(lease);
   bad_port.mutable_ports(0)->set_host_port(0);
   EXPECT_THAT(Reconcile({bad_port}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("host_port")));
+  v1::LiveBox port_twice = Live(lease);
+  *port_twice.add_ports() = port_twice.ports(0);
+  EXPECT_THAT(Reconcile({port_twice}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("listed twice")));
   EXPECT_EQ(Snapshot(), before);
 }
 

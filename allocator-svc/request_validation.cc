@@ -98,12 +98,18 @@ absl::Status ValidateReconcileRequest(const v1::ReconcileRequest& request) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, ": box ", box.box_id(), " is listed twice"));
     }
+    std::set<std::pair<int, uint32_t>> host_ports;
     for (int j = 0; j < box.ports_size(); ++j) {
       const v1::PortBinding& port = box.ports(j);
       const std::string port_field = absl::StrCat(field, ".ports[", j, "]");
       RETURN_IF_ERROR(ValidateProtocol(port.protocol(), absl::StrCat(port_field, ".protocol")));
       RETURN_IF_ERROR(ValidatePort(port.container_port(), absl::StrCat(port_field, ".container_port")));
       RETURN_IF_ERROR(ValidatePort(port.host_port(), absl::StrCat(port_field, ".host_port")));
+      if (!host_ports.insert({port.protocol(), port.host_port()}).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            port_field, ": ", v1::Protocol_Name(port.protocol()), " host port ", port.host_port(),
+            " is listed twice"));
+      }
     }
   }
   return absl::OkStatus();

@@ -249,6 +249,9 @@ TEST_F(AllocatorBadInputTest, MalformedRequestsAreInvalidArgumentAndChangeNothin
       {"Reconcile protocol UNSPECIFIED", reconcile({live_with([](v1::LiveBox* box) {
          box->mutable_ports(0)->set_protocol(v1::PROTOCOL_UNSPECIFIED);
        })})},
+      {"Reconcile a box holding a host port twice", reconcile({live_with([](v1::LiveBox* box) {
+         *box->add_ports() = Binding(81, v1::PROTOCOL_TCP, box->ports(0).host_port());
+       })})},
   };
   for (const auto& [name, call] : cases) {
     SCOPED_TRACE(name);
@@ -595,6 +598,35 @@ TEST_F(AllocatorBadInputTest, ReservationIsReclaimedAfterTheGraceButABoundLeaseS
 }
 
 // Leases: a RESERVED (young), b and c BOUND. Docker shows b, and d which has no lease.
+// Two live boxes holding one port outside the pool: the first gets a lease with it, the second
+// a conflict; the allocator goes on serving and its state file agrees after a restart.
+TEST_F(AllocatorBadInputTest, ReconcileGivesAPortOutsideThePoolToOneBoxOnly) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  auto holder = [](const std::string& box_id) {
+    v1::LiveBox box;
+    box.set_box_id(box_id);
+    box.set_container_id("c" + box_id);
+    box.set_tty(-1);
+    box.set_gpu_index(-1);
+    *box.add_ports() = Binding(80, v1::PROTOCOL_TCP, kPoolEnd + 5);
+    return box;
+  };
+  v1::ReconcileRequest request;
+  *request.add_live_boxes() = holder("a");
+  *request.add_live_boxes() = holder("b");
+  ASSERT_OK_AND_ASSIGN(v1::ReconcileResponse response, client_->Reconcile(request));
+  EXPECT_THAT(response.leased(), ElementsAre("a"));
+  ASSERT_EQ(response.conflicts_size(), 1);
+  EXPECT_EQ(response.conflicts(0).box_id(), "b");
+  EXPECT_THAT(response.conflicts(0).reason(), HasSubstr("leased to box a"));
+  ASSERT_TRUE(daemon_->running()) << "a store failure ended the allocator";
+  ASSERT_OK_AND_ASSIGN(const Snapshot before, Take());
+  ASSERT_NO_FATAL_FAILURE(Stop());
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  ASSERT_OK_AND_ASSIGN(const Snapshot after, Take());
+  EXPECT_EQ(after, before);
+}
+
 TEST_F(AllocatorBadInputTest, ReconcileReleasesGoneBoxesAndLeasesUnknownLiveOnes) {
   ASSERT_NO_FATAL_FAILURE(Start({"--gpus=0"}));
   ASSERT_OK(client_->Reserve(ReserveRequest("a", {Port(80, v1::PROTOCOL_TCP)}, true)));
