@@ -440,8 +440,10 @@ absl::Status CurlDockerClient::StreamEvents(const EventFilters& filters,
       }
     }
     if (done || running == 0) break;
-    // Wakes for socket activity, curl's own timers (connect timeout) or Cancel().
-    mcode = curl_multi_poll(m, nullptr, 0, 1000, nullptr);
+    // Wakes for socket activity, curl's own timers (connect timeout) or Cancel(); the timeout
+    // is only a safety net.
+    constexpr int kPollTimeoutMs = 10000;
+    mcode = curl_multi_poll(m, nullptr, 0, kPollTimeoutMs, nullptr);
     if (mcode != CURLM_OK) {
       multi_error = absl::InternalError(
           absl::StrCat("watch events: curl_multi_poll: ", curl_multi_strerror(mcode)));

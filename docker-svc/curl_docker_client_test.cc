@@ -456,7 +456,8 @@ TEST_F(CurlDockerClientTest, AbsentEngineIsUnavailableQuickly) {
   EXPECT_THAT(client->InspectContainer("c1"),
               StatusIs(absl::StatusCode::kUnavailable,
                        HasSubstr("inspect container c1: docker engine unreachable at")));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // Under the two connect timeouts (2 s each) that waiting would cost.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST_F(CurlDockerClientTest, HungEngineIsDeadlineExceededWithinTheTimeout) {
@@ -469,7 +470,7 @@ TEST_F(CurlDockerClientTest, HungEngineIsDeadlineExceededWithinTheTimeout) {
               StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("inspect container c1")));
   const absl::Duration elapsed = absl::Now() - start;
   EXPECT_GE(elapsed, absl::Milliseconds(250));
-  EXPECT_LT(elapsed, absl::Seconds(2));
+  EXPECT_LT(elapsed, absl::Seconds(5));
 }
 
 TEST_F(CurlDockerClientTest, RejectsUnusableConfig) {
@@ -613,7 +614,8 @@ TEST_F(EventsTest, CancelFromAnotherThreadReturnsPromptly) {
   const absl::Time returned_at = absl::Now();
   canceller.join();
   EXPECT_THAT(Actions(), ElementsAre("start"));
-  EXPECT_LT(returned_at - cancelled_at, absl::Milliseconds(500));
+  // Woken by the cancel, not by the poll's 10 s safety-net timeout.
+  EXPECT_LT(returned_at - cancelled_at, absl::Seconds(5));
 }
 
 TEST_F(EventsTest, AlreadyCancelledReturnsWithoutConnecting) {

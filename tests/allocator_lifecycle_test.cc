@@ -94,9 +94,10 @@ TEST(AllocatorLifecycleTest, NotifiesReadyWhenServingPingsWatchdogAndStopsOnSigt
   ASSERT_TRUE(ready_at.has_value()) << "lines: " << ::testing::PrintToString(notify.Lines())
                                     << "; log:\n" << ReadFileOrEmpty(flags.log_path);
   {
-    // Ready means serving: no waiting for the socket, a short deadline.
+    // Ready means serving: no waiting for the socket (wait_for_ready off fails a call to a
+    // socket nobody listens on at once; the deadline only bounds a slow machine).
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     context.set_wait_for_ready(false);
     v1::CapacityResponse capacity;
     grpc::Status status = stub->Capacity(&context, v1::CapacityRequest(), &capacity);
@@ -104,13 +105,13 @@ TEST(AllocatorLifecycleTest, NotifiesReadyWhenServingPingsWatchdogAndStopsOnSigt
     EXPECT_EQ(capacity.ttys().total(), 10u);
   }
 
-  // WATCHDOG_USEC=200000: a ping every 100 ms, so at least 3 in 1.5 s.
+  // WATCHDOG_USEC=200000: a ping every 100 ms, so 3 come well within 5 s.
   int watchdogs = 0;
   while (watchdogs < 3 &&
-         notify.WaitFor("WATCHDOG=1", *ready_at + absl::Milliseconds(1500)).has_value()) {
+         notify.WaitFor("WATCHDOG=1", *ready_at + absl::Seconds(5)).has_value()) {
     ++watchdogs;
   }
-  EXPECT_EQ(watchdogs, 3) << "watchdog pings in 1.5 s after READY=1; lines: "
+  EXPECT_EQ(watchdogs, 3) << "watchdog pings in 5 s after READY=1; lines: "
                           << ::testing::PrintToString(notify.Lines());
 
   // SIGTERM: STOPPING=1, then a clean exit within --shutdown_grace (plus a margin), although
@@ -217,7 +218,7 @@ TEST(AllocatorLifecycleTest, SigtermWithAnIdleClientConnectionStopsAtOnce) {
   ASSERT_OK_AND_ASSIGN(int exit_code, daemon->Terminate());
   EXPECT_EQ(exit_code, 0);
   // Nothing was in flight, so nothing waits for the 10 s shutdown grace.
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 TEST(AllocatorLifecycleTest, SecondInstanceOnTheSameStateFileRefusesToStart) {

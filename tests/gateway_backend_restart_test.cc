@@ -70,7 +70,7 @@ TEST_F(GatewayBackendRestartTest, DockerSvcKilledIs503AtOnceAndServedAgainAfterR
   for (size_t i = 0; i < down.size(); ++i) {
     SCOPED_TRACE(absl::StrCat(calls[i].method, " ", calls[i].path));
     ExpectError(down[i], 503, kUnavailable);
-    EXPECT_LT(down[i].seconds, 1.0) << down[i].Describe();
+    EXPECT_LT(down[i].seconds, 2.0) << down[i].Describe();
     slowest = std::max(slowest, down[i].seconds);
   }
   std::cerr << "with docker-svc down, the slowest of " << down.size() << " answers took "
@@ -78,7 +78,8 @@ TEST_F(GatewayBackendRestartTest, DockerSvcKilledIs503AtOnceAndServedAgainAfterR
   // The gateway itself is fine.
   EXPECT_EQ(Call(Get("/healthz")).status, 200);
 
-  // docker-svc back: the same gateway serves again, within 3 s of docker-svc serving.
+  // docker-svc back: the same gateway serves again, within 5 s of docker-svc serving (its
+  // reconnect backoff is at most 1 s; gRPC's default would take minutes).
   ASSERT_TRUE(host().StartDockerSvc().ok());
   const absl::Time serving = absl::Now();
   HttpResult again;
@@ -87,9 +88,9 @@ TEST_F(GatewayBackendRestartTest, DockerSvcKilledIs503AtOnceAndServedAgainAfterR
         again = Call(Get("/v1/boxes/" + id, backend));
         return again.status == 200;
       },
-      absl::Seconds(3));
+      absl::Seconds(5));
   const absl::Duration took = absl::Now() - serving;
-  EXPECT_TRUE(recovered) << "still failing 3 s after docker-svc serves:\n" << again.Describe();
+  EXPECT_TRUE(recovered) << "still failing 5 s after docker-svc serves:\n" << again.Describe();
   std::cerr << "the gateway answered 200 again " << absl::FormatDuration(took)
             << " after docker-svc served\n";
   EXPECT_EQ(gateway().process().pid(), gateway_pid);

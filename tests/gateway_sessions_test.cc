@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "berth/box/v1/box.pb.h"
+#include "common/proto_time.h"
 #include "common/testing/gzip.h"
 #include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
@@ -329,17 +330,18 @@ TEST_F(GatewaySessionsTest, SweeperAndSelfShutdownOnTheRealEngine) {
   // A box that writes `shutdown` into its mapping directory (from inside, with docker exec) is
   // stopped within 2 s.
   const std::string box_id = *Waiting().begin();
-  const absl::Time asked_at = absl::Now();
   ASSERT_TRUE(RunCommand(absl::StrCat("/usr/bin/docker exec berth-", box_id,
                                       " touch /whist/resourceMappings/shutdown"))
                   .ok());
+  const absl::Time asked_at = absl::Now();  // the marker exists from here on
   absl::StatusOr<ReceivedEvent> dying = (*watcher)->WaitFor(
       [&](const v1::BoxEvent& event) {
         return event.box().box_id() == box_id && event.box().state() == v1::BOX_STATE_DYING;
       },
       absl::Seconds(5));
   ASSERT_TRUE(dying.ok()) << dying.status();
-  EXPECT_LT(dying->received - asked_at, absl::Seconds(2)) << "the stop did not begin in 2 s";
+  EXPECT_LT(common::FromTimestamp(dying->event.time()) - asked_at, absl::Seconds(2))
+      << "the stop did not begin in 2 s";
   EXPECT_EQ(gone_reason(box_id), "shutdown requested by the box");
   EXPECT_EQ(HostDisagreement(host(), [this](const std::string& id) { return Mine(id); }), "");
 }

@@ -193,11 +193,24 @@ aes_key_env: "BERTH_AES_KEY"
 stop_grace_seconds: 1
 )pb";
 
+// A third app that is slow to become ready (readiness 1 s) but may wait long for its client's
+// config (60 s), so that its readiness timeout is what ends it.
+inline constexpr char kUnreadyProfile[] = R"pb(
+name: "unready-box"
+image: "berth/test-box:latest"
+ports { port: 32262 protocol: PROTOCOL_TCP }
+readiness_marker: "ready"
+readiness_timeout_seconds: 1
+config_timeout_seconds: 60
+stop_grace_seconds: 1
+)pb";
+
 class BoxManagerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     std::ofstream(apps_.File("test-box.textproto")) << kProfile;
     std::ofstream(apps_.File("quick-box.textproto")) << kQuickProfile;
+    std::ofstream(apps_.File("unready-box.textproto")) << kUnreadyProfile;
     ASSERT_OK_AND_ASSIGN(catalog_, LoadAppProfiles(apps_.path()));
     docker_.AddImage("berth/test-box:latest");
     BoxManagerOptions options;
