@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
@@ -261,6 +262,31 @@ TEST_F(BoxManagerTest, AQueuedReleaseNeverFreesTheLeaseOfANewBoxOfTheSameId) {
   ASSERT_THAT(retry.get(), IsOk());
   EXPECT_EQ(leases_.leases().count("b1"), 1u) << "the new box's lease was freed";
   EXPECT_THAT(manager_->StopBox("b1", ""), IsOk());
+}
+
+// With the allocator failing, the tick tries one queued release and leaves the rest for the
+// next tick, instead of waiting out the allocator's timeout once per queued release.
+TEST_F(BoxManagerTest, TheTickStopsRetryingReleasesAtTheFirstFailure) {
+  for (const char* id : {"a", "b", "c"}) {
+    leases_.FailNext("bind", absl::UnavailableError("allocator restarting"));
+    leases_.FailNext("release", absl::UnavailableError("allocator restarting"));
+    ASSERT_THAT(manager_->CreateBox(Request(id)), Not(IsOk()));
+  }
+  ASSERT_EQ(leases_.leases().size(), 3u);  // three releases queued
+  const size_t calls_before = leases_.calls().size();
+  leases_.FailNext("release", absl::UnavailableError("allocator still restarting"));
+  manager_->Start();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!leases_.leases().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_THAT(leases_.leases(), IsEmpty());
+  std::vector<std::string> releases;  // a resync's reconcile may come in between
+  const std::vector<std::string> calls = leases_.calls();
+  for (auto it = calls.begin() + calls_before; it != calls.end(); ++it) {
+    if (absl::StartsWith(*it, "release")) releases.push_back(*it);
+  }
+  EXPECT_THAT(releases, ElementsAre("release a", "release a", "release b", "release c"));
 }
 
 TEST_F(BoxManagerTest, ACreateWhoseAnswerWasLostLeavesNoContainerAndCanBeRetried) {
