@@ -247,13 +247,14 @@ TEST_F(BoxManagerTest, AStopWaitingOnAnotherEndsWhenTheOtherGivesUpAtShutdown) {
 }
 
 TEST_F(BoxManagerTest, AQueuedReleaseNeverFreesTheLeaseOfANewBoxOfTheSameId) {
-  manager_->Start();
-  // A create fails at Bind, and the undo's release fails too: the release is queued.
+  // A create fails at Bind, and the undo's release fails too: the release is queued (for the
+  // tick, which starts below).
   leases_.FailNext("bind", absl::UnavailableError("allocator restarting"));
   leases_.FailNext("release", absl::UnavailableError("allocator restarting"));
   ASSERT_THAT(manager_->CreateBox(Request("b1")), Not(IsOk()));
   // The tick's retry of that release is slow to be answered...
   leases_.Hold("release");
+  manager_->Start();
   ASSERT_TRUE(leases_.AwaitHeld("release", 1));
   // ...while the client retries the create: its Reserve waits for the release's answer.
   auto retry = std::async(std::launch::async, [&] { return manager_->CreateBox(Request("b1")); });
