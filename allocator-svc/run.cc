@@ -55,7 +55,7 @@ absl::Status Run(const Config& config) {
   options.service_names = {v1::Allocator::service_full_name()};
   options.shutdown_grace = config.shutdown_grace;
   options.liveness = [&committer] { return committer.Check(); };
-  absl::Status served = common::ServeUntilSignalled(options, std::move(claim));
+  absl::Status served = common::ServeUntilSignalled(options, claim);
   committer.Stop();
   return served;
 }

@@ -1,6 +1,7 @@
 #include "common/daemon.h"
 
 #include <malloc.h>
+#include <unistd.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
@@ -32,6 +33,33 @@ sigset_t TerminationSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   return set;
+}
+
+// The process's stop signal, taken by the thread PrepareDaemonProcess() starts.
+struct StopSignal {
+  absl::Mutex mu;
+  bool serving ABSL_GUARDED_BY(mu) = false;
+  int number ABSL_GUARDED_BY(mu) = 0;
+};
+
+StopSignal& TheStopSignal() {
+  static auto* const stop = new StopSignal;  // never destroyed: the thread may outlive main
+  return *stop;
+}
+
+void TakeStopSignals() {
+  const sigset_t signals = TerminationSignals();
+  int number = 0;
+  while (sigwait(&signals, &number) != 0) {
+  }
+  StopSignal& stop = TheStopSignal();
+  absl::MutexLock lock(&stop.mu);
+  if (!stop.serving) {
+    spdlog::info("stopping on signal {} before serving", number);
+    spdlog::default_logger()->flush();
+    _exit(0);
+  }
+  stop.number = number;  // later signals stay blocked and pending: one stop is enough
 }
 
 void Notify(const std::string& state) {
@@ -174,9 +202,24 @@ void PrepareDaemonProcess() {
   sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  std::thread(TakeStopSignals).detach();
 }
 
-absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim claim) {
+void BeginServing() {
+  StopSignal& stop = TheStopSignal();
+  absl::MutexLock lock(&stop.mu);
+  stop.serving = true;
+}
+
+int WaitForStopSignal(absl::Duration timeout) {
+  StopSignal& stop = TheStopSignal();
+  absl::MutexLock lock(&stop.mu);
+  auto came = [&stop]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop.mu) { return stop.number != 0; };
+  stop.mu.AwaitWithTimeout(absl::Condition(&came), timeout);
+  return stop.number;
+}
+
+absl::Status ServeUntilSignalled(const ServeOptions& options, const UnixSocketClaim& claim) {
   const std::string listen = absl::StrCat("unix:", claim.path());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -205,6 +248,7 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
     server->Shutdown();
     return ready;
   }
+  BeginServing();
   Notify(absl::StrCat("READY=1\nSTATUS=serving on ", listen));
   spdlog::info("{} serving on {}", options.name, listen);
 
@@ -215,9 +259,8 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim cl
         absl::Microseconds(static_cast<int64_t>(watchdog_usec / 2)), options.liveness);
   }
 
-  sigset_t signals = TerminationSignals();
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (signal_number == 0) signal_number = WaitForStopSignal(absl::InfiniteDuration());
 
   spdlog::info("{} stopping on signal {}", options.name, signal_number);
   Notify("STOPPING=1\nSTATUS=stopping");

@@ -15,13 +15,24 @@ namespace berth::common {
 
 // Readies the process to be a daemon. Call it first thing in a daemon's Run(), before anything
 // starts a thread:
-//   - blocks SIGTERM and SIGINT, so that every thread created afterwards inherits the mask and
-//     the signals wait for ServeUntilSignalled; ignores SIGPIPE;
+//   - blocks SIGTERM and SIGINT in every thread and takes them on a thread of its own. Until
+//     the daemon serves (BeginServing()), either one ends the process at once with exit code 0:
+//     start-up steps are safe to cut short (each daemon recovers from a crash at any point), and
+//     some of them wait without end for a dependency that is down (docker-svc's recovery while
+//     dockerd is). Once it serves, the signal is for WaitForStopSignal(). Ignores SIGPIPE;
 //   - turns off abseil's mutex deadlock detection (Debian builds it in; it costs a few percent
 //     on every lock);
 //   - fixes malloc's trim threshold at 4 MiB and its mmap threshold at 1 MiB, so that arenas
 //     are not shrunk and regrown with every request.
 void PrepareDaemonProcess();
+
+// From now on a stop signal is handed to WaitForStopSignal() instead of ending the process.
+// Call it before telling anyone (systemd's READY=1) that the daemon serves.
+void BeginServing();
+
+// Waits up to `timeout` for SIGTERM or SIGINT (after BeginServing()); the signal's number, or 0
+// when none came in time. Once one came, every later call returns it at once.
+int WaitForStopSignal(absl::Duration timeout);
 
 struct ServeOptions {
   // Name used in logs and in systemd's STATUS=.
@@ -49,9 +60,10 @@ struct ServeOptions {
 //     while `liveness` is OK;
 //   - on SIGTERM/SIGINT sends STOPPING=1, marks every service NOT_SERVING and stops the server,
 //     cancelling calls still running after `shutdown_grace` (and calling `abandon_work` first).
-// Returns OK after a clean stop, or why the server could not start.
+// Returns OK after a clean stop, or why the server could not start. The caller keeps `claim`
+// until its own state is closed, so that no second instance starts on that state before.
 // PrepareDaemonProcess() must have been called before any thread was created.
-absl::Status ServeUntilSignalled(const ServeOptions& options, UnixSocketClaim claim);
+absl::Status ServeUntilSignalled(const ServeOptions& options, const UnixSocketClaim& claim);
 
 }  // namespace berth::common
 

@@ -72,7 +72,7 @@ absl::Status Run(const Config& config) {
     warm_pool.Stop();
     manager->Shutdown();  // teardowns still retrying give up; the restart finishes them
   };
-  absl::Status served = common::ServeUntilSignalled(serve, std::move(claim));
+  absl::Status served = common::ServeUntilSignalled(serve, claim);
   warm_pool.Stop();
   manager->Shutdown();
   return served;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "berth/box/v1/box.grpc.pb.h"
@@ -66,6 +67,27 @@ class BoxFailuresTest : public BoxTest {
     return ReadFileOrEmpty(host.docker_svc_log());
   }
 };
+
+// docker-svc waiting at start for an engine that does not answer ends at once on SIGTERM (as
+// `systemctl stop` or Ctrl-C sends), exit code 0, instead of ignoring it until SIGKILL.
+TEST_F(BoxFailuresTest, SigtermWhileWaitingForTheEngineAtStartEndsTheProcess) {
+  BoxHostOptions options;
+  options.docker_svc_flags = {"--docker_socket=/nonexistent/docker.sock"};
+  BoxHost& host = NewHost(options);
+  ASSERT_OK(host.ok());
+  ASSERT_OK(host.StartAllocator());
+  ASSERT_OK(host.LaunchDockerSvc());
+  ASSERT_TRUE(WaitUntil(
+      [&] { return absl::StrContains(ReadFileOrEmpty(host.docker_svc_log()), "retrying"); },
+      absl::Seconds(20)))
+      << ReadFileOrEmpty(host.docker_svc_log());
+  const absl::Time asked = absl::Now();
+  ASSERT_OK_AND_ASSIGN(int exit_code, host.docker_svc()->Terminate(absl::Seconds(20)));
+  EXPECT_EQ(exit_code, 0);
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(5)) << "the signal waited for the start-up";
+  EXPECT_THAT(ReadFileOrEmpty(host.docker_svc_log()),
+              ::testing::HasSubstr("stopping on signal 15 before serving"));
+}
 
 // Acceptance 5: an unknown image.
 TEST_F(BoxFailuresTest, UnknownImageFailsAndLeavesNothing) {

@@ -115,21 +115,18 @@ absl::Status RunGateway(const GatewayConfig& config) {
   ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
                    HttpServer::Start(server_options, &tls, &handler));
   spdlog::info("gateway serving https on {}:{}", config.http_address, server->port());
+  common::BeginServing();
   Notify("READY=1\nSTATUS=serving");
 
-  // Watchdog pings from this thread's sigtimedwait loop, while the server threads run.
+  // Watchdog pings from this thread while it waits for the stop signal and the server threads
+  // run.
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
   const absl::Duration tick =
       watchdog ? absl::Microseconds(static_cast<int64_t>(watchdog_usec)) / 2 : absl::Seconds(60);
-  int signal_number = -1;
-  while (signal_number < 0) {
-    const timespec timeout = absl::ToTimespec(tick);
-    signal_number = sigtimedwait(&signals, nullptr, &timeout);
+  int signal_number = 0;
+  while (signal_number == 0) {
+    signal_number = common::WaitForStopSignal(tick);
     if (watchdog) Notify("WATCHDOG=1");
   }
   spdlog::info("gateway stopping on signal {}", signal_number);
