@@ -8,8 +8,9 @@
 //   berthctl stop BOX_ID [--reason=..]
 //   berthctl watch
 //
-// Exit status: 0 on success, 1 when the call fails (its gRPC code and message on stderr),
-// 2 on a usage error.
+// Exit status: 0 on success, 1 when the call fails (its gRPC code's name and message on
+// stderr; when docker-svc never answered, a line saying so and whether the call may still take
+// effect), 2 on a usage error.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -25,7 +26,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/status/status.h"
 #include "berth/box/v1/box.grpc.pb.h"
+#include "common/grpc_channel.h"
+#include "common/grpc_status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -60,10 +64,28 @@ void PrintJson(const google::protobuf::Message& message) {
   std::fflush(stdout);
 }
 
-int Fail(const grpc::Status& status) {
-  std::fprintf(stderr, "berthctl: %d %s\n", static_cast<int>(status.error_code()),
+// Prints a failed call. An answer without docker-svc's berth-answered-by mark was made up by
+// gRPC on this side: nothing answered in time, or at all.
+int Fail(const grpc::Status& status, const grpc::ClientContext& context,
+         const std::string& address) {
+  std::fprintf(stderr, "berthctl: %s: %s\n",
+               absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str(),
                status.error_message().c_str());
+  if (context.GetServerTrailingMetadata().count(berth::common::kAnsweredByMetadata) == 0) {
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      std::fprintf(stderr,
+                   "berthctl: no answer from %s within --timeout; the call may still take "
+                   "effect there\n",
+                   address.c_str());
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      std::fprintf(stderr, "berthctl: nothing answers at %s\n", address.c_str());
+    }
+  }
   return 1;
+}
+
+int Fail(const grpc::Status& status, const grpc::ClientContext& context) {
+  return Fail(status, context, absl::GetFlag(FLAGS_boxes));
 }
 
 int Usage(const std::string& message) {
@@ -86,7 +108,10 @@ int Create(v1::Boxes::Stub& stub) {
   request.set_dpi(absl::GetFlag(FLAGS_dpi));
   request.set_wait_for_ready(absl::GetFlag(FLAGS_wait_for_ready));
   const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
-  request.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
+  if (ttl < absl::ZeroDuration()) return Usage("--ttl must not be negative");
+  absl::Duration ttl_rest;
+  request.mutable_ttl()->set_seconds(absl::IDivDuration(ttl, absl::Seconds(1), &ttl_rest));
+  request.mutable_ttl()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(ttl_rest)));
   for (const std::string& entry : absl::GetFlag(FLAGS_env)) {
     std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty()) return Usage("--env takes KEY=VALUE entries");
@@ -96,7 +121,7 @@ int Create(v1::Boxes::Stub& stub) {
   grpc::ClientContext context;
   SetDeadline(context);
   grpc::Status status = stub.Create(&context, request, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, context);
   PrintJson(response);
   return 0;
 }
@@ -108,7 +133,7 @@ int Get(v1::Boxes::Stub& stub, const std::string& box_id) {
   grpc::ClientContext context;
   SetDeadline(context);
   grpc::Status status = stub.Get(&context, request, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, context);
   PrintJson(response);
   return 0;
 }
@@ -128,7 +153,7 @@ int List(v1::Boxes::Stub& stub) {
   grpc::ClientContext context;
   SetDeadline(context);
   grpc::Status status = stub.List(&context, request, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, context);
   PrintJson(response);
   return 0;
 }
@@ -141,12 +166,18 @@ int Stop(v1::Boxes::Stub& stub, const std::string& box_id) {
   grpc::ClientContext context;
   SetDeadline(context);
   grpc::Status status = stub.Stop(&context, request, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, context);
   PrintJson(response);
   return 0;
 }
 
-int Watch(v1::Boxes::Stub& stub) {
+int Watch(grpc::Channel& channel, v1::Boxes::Stub& stub) {
+  // The stream has no deadline; reaching docker-svc does (--timeout).
+  if (!channel.WaitForConnected(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)))) {
+    std::fprintf(stderr, "berthctl: nothing answers at %s within --timeout\n",
+                 absl::GetFlag(FLAGS_boxes).c_str());
+    return 1;
+  }
   grpc::ClientContext context;
   context.set_wait_for_ready(true);
   std::unique_ptr<grpc::ClientReader<v1::BoxEvent>> reader =
@@ -154,14 +185,14 @@ int Watch(v1::Boxes::Stub& stub) {
   v1::BoxEvent event;
   while (reader->Read(&event)) PrintJson(event);
   grpc::Status status = reader->Finish();
-  return status.ok() ? 0 : Fail(status);
+  return status.ok() ? 0 : Fail(status, context);
 }
 
 // The checks an operator (or the deployment test) makes of a daemon's socket without grpcurl:
 // the gRPC health service answers SERVING, and server reflection lists the services, one per
 // line. 0 when both work.
 int Probe(const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = berth::common::NewDaemonChannel(address);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
   grpc::health::v1::HealthCheckResponse health;
   {
@@ -169,7 +200,7 @@ int Probe(const std::string& address) {
     context.set_deadline(deadline);
     grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
         &context, grpc::health::v1::HealthCheckRequest(), &health);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return Fail(status, context, address);
   }
   std::printf("health: %s\n",
               grpc::health::v1::HealthCheckResponse::ServingStatus_Name(health.status()).c_str());
@@ -183,7 +214,7 @@ int Probe(const std::string& address) {
   const bool answered = stream->Write(request) && stream->Read(&response);
   stream->WritesDone();
   grpc::Status status = stream->Finish();
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, context, address);
   if (!answered || !response.has_list_services_response()) {
     std::fprintf(stderr, "berthctl: no reflection answer\n");
     return 1;
@@ -204,12 +235,12 @@ int main(int argc, char** argv) {
   if (args.size() < 2) return Usage("name a command: create, get, list, stop or watch");
   const std::string command = args[1];
   if (command == "probe" && args.size() == 3) return Probe(args[2]);
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_boxes), grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = berth::common::NewDaemonChannel(absl::GetFlag(FLAGS_boxes));
   std::unique_ptr<v1::Boxes::Stub> stub = v1::Boxes::NewStub(channel);
   if (command == "create" && args.size() == 2) return Create(*stub);
   if (command == "get" && args.size() == 3) return Get(*stub, args[2]);
   if (command == "list" && args.size() == 2) return List(*stub);
   if (command == "stop" && args.size() == 3) return Stop(*stub, args[2]);
-  if (command == "watch" && args.size() == 2) return Watch(*stub);
+  if (command == "watch" && args.size() == 2) return Watch(*channel, *stub);
   return Usage(absl::StrCat("bad command line for \"", command, "\""));
 }
