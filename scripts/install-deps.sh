@@ -14,8 +14,16 @@ packages=(
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
 )
 
+# A host that already has a Docker engine (Docker's own docker-ce packages, say) keeps it:
+# docker.io would replace it, stopping the running engine and its containers.
+if command -v dockerd >/dev/null 2>&1 || dpkg-query -W -f='${Status}' docker-ce 2>/dev/null |
+  grep -q "install ok installed"; then
+  packages=("${packages[@]/docker.io/}")
+fi
+
 missing=()
 for package in "${packages[@]}"; do
+  [ -n "$package" ] || continue
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$package")
 done

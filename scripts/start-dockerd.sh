@@ -6,8 +6,12 @@
 set -euo pipefail
 docker_cli=/usr/bin/docker
 if "$docker_cli" info >/dev/null 2>&1; then exit 0; fi
-if ! pgrep -x dockerd >/dev/null; then
-  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+# Booted with systemd (even "degraded" or still starting): the engine is systemd's to start.
+under_systemd=false
+[ -d /run/systemd/system ] && under_systemd=true
+# pidof is in sysvinit-utils, which every Debian system has (pgrep's procps may be missing).
+if ! pidof dockerd >/dev/null; then
+  if $under_systemd; then
     systemctl start docker
   else
     nohup dockerd --live-restore >/var/log/berth-dockerd.log 2>&1 &
@@ -17,5 +21,9 @@ for _ in $(seq 1 120); do
   if "$docker_cli" info >/dev/null 2>&1; then exit 0; fi
   sleep 0.5
 done
-echo "dockerd did not answer within 60 s; see /var/log/berth-dockerd.log" >&2
+if $under_systemd; then
+  echo "dockerd did not answer within 60 s; see journalctl -u docker" >&2
+else
+  echo "dockerd did not answer within 60 s; see /var/log/berth-dockerd.log" >&2
+fi
 exit 1
