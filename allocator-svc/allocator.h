@@ -48,6 +48,12 @@ class Allocator {
                                                            const common::Clock* clock,
                                                            HostPortProbe* probe);
 
+  // A fresh allocator with this one's config, clock and probe, holding `stored` (as Create):
+  // what a restart would load. Used to drop changes that never became durable.
+  absl::StatusOr<std::unique_ptr<Allocator>> Recreate(const StoredState& stored) const {
+    return Create(config_, stored, clock_, probe_);
+  }
+
   absl::StatusOr<v1::ReserveResponse> Reserve(const v1::ReserveRequest& request,
                                               std::vector<Mutation>* changes);
   absl::StatusOr<v1::BindResponse> Bind(const v1::BindRequest& request,

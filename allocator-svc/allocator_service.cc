@@ -17,6 +17,10 @@ absl::Status Fill(absl::StatusOr<T> result, T* response) {
   return absl::OkStatus();
 }
 
+// How long a read waits for memory to be put back to the durable state after a change failed
+// on a full disk (see Run()); after that it is refused.
+constexpr absl::Duration kResyncWait = absl::Seconds(5);
+
 }  // namespace
 
 AllocatorService::AllocatorService(std::unique_ptr<Allocator> allocator,
@@ -39,6 +43,7 @@ void AllocatorService::ReclaimLoop(absl::Duration period) {
   absl::MutexLock lock(&reclaimer_mu_);
   while (!reclaimer_mu_.AwaitWithTimeout(absl::Condition(&stopping_), period)) {
     absl::MutexLock allocator_lock(&mu_);
+    if (!committer_->AcceptsWrites()) continue;  // The disk is full: reclaim once it is not.
     std::vector<Mutation> changes;
     std::vector<std::string> reclaimed = allocator_->ReclaimExpired(&changes);
     if (reclaimed.empty()) continue;
@@ -51,15 +56,34 @@ void AllocatorService::ReclaimLoop(absl::Duration period) {
   }
 }
 
+absl::Status AllocatorService::Resync(const StoredState& durable) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::unique_ptr<Allocator>> restored = allocator_->Recreate(durable);
+  if (!restored.ok()) return restored.status();
+  allocator_ = *std::move(restored);
+  committer_->Resynced();
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* AllocatorService::Run(
-    grpc::CallbackServerContext* context,
+    grpc::CallbackServerContext* context, Access access,
     const std::function<absl::Status(Allocator&, std::vector<Mutation>*)>& operation) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
+    if (access == Access::kRead) {
+      // Just after a change failed on a full disk, memory may hold what is not durable until
+      // the committer has put it back (milliseconds): a read waits for that rather than fail.
+      mu_.AwaitWithTimeout(
+          absl::Condition(
+              +[](GroupCommitter* committer) { return !committer->AwaitingResync(); }, committer_),
+          kResyncWait);
+    } else {
+      status = committer_->WritesRefused();
+    }
     std::vector<Mutation> changes;
-    status = operation(*allocator_, &changes);
+    if (status.ok()) status = operation(*allocator_, &changes);
     if (status.ok()) {
       committer_->Submit(std::move(changes), [reactor](absl::Status durable) {
         reactor->Finish(common::ToGrpcStatus(durable));
@@ -74,7 +98,7 @@ grpc::ServerUnaryReactor* AllocatorService::Run(
 grpc::ServerUnaryReactor* AllocatorService::Reserve(grpc::CallbackServerContext* context,
                                                     const v1::ReserveRequest* request,
                                                     v1::ReserveResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>* changes) {
+  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
     return Fill(allocator.Reserve(*request, changes), response);
   });
 }
@@ -82,7 +106,7 @@ grpc::ServerUnaryReactor* AllocatorService::Reserve(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AllocatorService::Bind(grpc::CallbackServerContext* context,
                                                  const v1::BindRequest* request,
                                                  v1::BindResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>* changes) {
+  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
     return Fill(allocator.Bind(*request, changes), response);
   });
 }
@@ -90,7 +114,7 @@ grpc::ServerUnaryReactor* AllocatorService::Bind(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* AllocatorService::Release(grpc::CallbackServerContext* context,
                                                     const v1::ReleaseRequest* request,
                                                     v1::ReleaseResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>* changes) {
+  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
     return Fill(allocator.Release(*request, changes), response);
   });
 }
@@ -98,7 +122,7 @@ grpc::ServerUnaryReactor* AllocatorService::Release(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AllocatorService::Get(grpc::CallbackServerContext* context,
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>*) {
+  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
     return Fill(allocator.Get(*request), response);
   });
 }
@@ -106,7 +130,7 @@ grpc::ServerUnaryReactor* AllocatorService::Get(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* AllocatorService::List(grpc::CallbackServerContext* context,
                                                  const v1::ListRequest* request,
                                                  v1::ListResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>*) {
+  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
     return Fill(allocator.List(*request), response);
   });
 }
@@ -114,7 +138,7 @@ grpc::ServerUnaryReactor* AllocatorService::List(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* AllocatorService::Capacity(grpc::CallbackServerContext* context,
                                                      const v1::CapacityRequest* request,
                                                      v1::CapacityResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>*) {
+  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
     *response = allocator.Capacity();
     return absl::OkStatus();
   });
@@ -123,7 +147,7 @@ grpc::ServerUnaryReactor* AllocatorService::Capacity(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AllocatorService::Reconcile(grpc::CallbackServerContext* context,
                                                       const v1::ReconcileRequest* request,
                                                       v1::ReconcileResponse* response) {
-  return Run(context, [&](Allocator& allocator, std::vector<Mutation>* changes) {
+  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
     absl::Status status = Fill(allocator.Reconcile(*request, changes), response);
     if (status.ok()) {
       // docker-svc reconciles every resync: only one that changed something is news.

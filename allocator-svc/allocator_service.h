@@ -17,7 +17,11 @@ namespace berth::allocator {
 // berth.allocator.v1.Allocator over gRPC's callback API. Each call runs the allocator under
 // one mutex (in-memory work only, microseconds) and replies from the group committer once the
 // change - or, for a read, everything the read saw - is durable. No thread waits per call.
-// Thread-safe.
+//
+// While the state disk is full (see GroupCommitter), Reserve, Bind, Release and Reconcile are
+// refused with RESOURCE_EXHAUSTED before they touch memory - also one that would change
+// nothing - and Get, List and Capacity answer from memory, which then equals the durable
+// state. Thread-safe.
 class AllocatorService final : public v1::Allocator::CallbackService {
  public:
   AllocatorService(std::unique_ptr<Allocator> allocator, GroupCommitter* committer);
@@ -25,6 +29,10 @@ class AllocatorService final : public v1::Allocator::CallbackService {
 
   // Reclaims expired reservations every `period` on a thread of its own until destruction.
   void StartReclaimer(absl::Duration period);
+
+  // The committer's resync (FullDiskOptions::resync): replaces the allocator
+  // with one holding `durable`, dropping every change that did not become durable.
+  absl::Status Resync(const StoredState& durable);
 
   grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* context,
                                     const v1::ReserveRequest* request,
@@ -35,8 +43,7 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
                                     const v1::ReleaseRequest* request,
                                     v1::ReleaseResponse* response) override;
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
-                                const v1::GetRequest* request,
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context, const v1::GetRequest* request,
                                 v1::GetResponse* response) override;
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
                                  const v1::ListRequest* request,
@@ -49,10 +56,12 @@ class AllocatorService final : public v1::Allocator::CallbackService {
                                       v1::ReconcileResponse* response) override;
 
  private:
+  enum class Access { kRead, kWrite };
   // Runs `operation` under the lock; on success hands its changes to the committer and
-  // finishes the call once they are durable, else finishes with the error.
+  // finishes the call once they are durable, else finishes with the error. A kWrite operation
+  // is refused without running while the committer refuses changes.
   grpc::ServerUnaryReactor* Run(
-      grpc::CallbackServerContext* context,
+      grpc::CallbackServerContext* context, Access access,
       const std::function<absl::Status(Allocator&, std::vector<Mutation>*)>& operation);
   void ReclaimLoop(absl::Duration period);
 

@@ -64,6 +64,7 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
     return absl::InvalidArgumentError("--shutdown_grace must not be negative");
   }
   config.shutdown_grace = flags.shutdown_grace;
+  config.socket_group = flags.socket_group;
   return config;
 }
 

@@ -24,6 +24,7 @@ struct FlagValues {
   absl::Duration reserve_grace = absl::Seconds(120);
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string dev_dir = "/dev";
+  std::string socket_group;
 };
 
 struct Config {
@@ -31,6 +32,8 @@ struct Config {
   std::string db;
   AllocatorConfig allocator;
   absl::Duration shutdown_grace;
+  // The group that may connect to the socket; empty: the process's own.
+  std::string socket_group;
 };
 
 // Validates flag values into a Config; INVALID_ARGUMENT names the flag.

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -68,6 +69,15 @@ int64_t ColumnOptional(sqlite3_stmt* statement, int index) {
 
 absl::Status LeaseStore::Error(const std::string& context) const {
   const int code = sqlite3_errcode(db_);
+  // SQLite answers SQLITE_FULL for ENOSPC (and short writes); a quota is SQLITE_IOERR_WRITE
+  // with EDQUOT. Neither wrote anything, so retrying once there is space is safe - unlike a
+  // failed fsync, whose pages the kernel may have dropped.
+  const int system_errno = sqlite3_system_errno(db_);
+  if (code == SQLITE_FULL || (sqlite3_extended_errcode(db_) == SQLITE_IOERR_WRITE &&
+                              (system_errno == ENOSPC || system_errno == EDQUOT))) {
+    return absl::ResourceExhaustedError(absl::StrCat("the state disk is full: ", path_, " (",
+                                                     context, ": ", sqlite3_errmsg(db_), ")"));
+  }
   std::string message = absl::StrCat(context, " in ", path_, ": ", sqlite3_errmsg(db_));
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
     return absl::FailedPreconditionError(
@@ -316,6 +326,19 @@ absl::Status LeaseStore::Apply(const std::vector<const Mutation*>& mutations) {
   }
   if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     absl::Status status = Error("commit");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LeaseStore::ProbeWrite() {
+  // Rewriting the schema version dirties the database's first page: the commit appends a frame
+  // to the WAL and fsyncs it, as any change would, and changes nothing.
+  const std::string sql =
+      absl::StrCat("BEGIN IMMEDIATE; PRAGMA user_version=", kSchemaVersion, "; COMMIT;");
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    absl::Status status = Error("test write");
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return status;
   }

@@ -21,6 +21,10 @@ namespace berth::allocator {
 //   FAILED_PRECONDITION  a schema version this build does not know, or a SQLite file that is
 //                        not a Berth state file, or a file another process holds;
 //   DATA_LOSS            a file that is not a database or cannot be read.
+// Once open, a write that fails because the file system is full (ENOSPC, or EDQUOT) is
+// RESOURCE_EXHAUSTED "the state disk is full: <path> (...)": nothing of it was written, the
+// store is as it was and may be written again once there is space. Any other failed write is
+// UNAVAILABLE (or DATA_LOSS); the store must then not be trusted further.
 // Not thread-safe: one thread at a time.
 class LeaseStore {
  public:
@@ -37,6 +41,10 @@ class LeaseStore {
   // Applies `mutations`, in order, in one transaction; durable when it returns OK. On error
   // nothing of the batch is applied.
   absl::Status Apply(const std::vector<const Mutation*>& mutations);
+
+  // A durable write that changes nothing (a commit with its fsync): OK when a change could be
+  // committed now, RESOURCE_EXHAUSTED while the disk is full.
+  absl::Status ProbeWrite();
 
   const std::string& path() const { return path_; }
 

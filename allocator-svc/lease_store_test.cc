@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "allocator-svc/testing/small_filesystem.h"
 #include "common/testing/read_file.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -15,6 +16,7 @@ namespace {
 
 using ::berth::testing::IsOk;
 using ::berth::testing::ReadFileOrEmpty;
+using ::berth::testing::SmallFilesystem;
 using ::berth::testing::StatusIs;
 using ::berth::testing::TempDir;
 using ::testing::HasSubstr;
@@ -155,6 +157,37 @@ TEST_F(LeaseStoreTest, GarbageIsDataLossAndKeptAsItWas) {
   }
   EXPECT_THAT(LeaseStore::Open(path_), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
   EXPECT_EQ(ReadFileOrEmpty(path_), garbage);
+}
+
+// A box can fill the file system of the state file: a write then fails with a clear
+// RESOURCE_EXHAUSTED, changes nothing, and works again once there is space - on the same open
+// store, and what it wrote survives a reopen.
+TEST_F(LeaseStoreTest, AFullDiskIsResourceExhaustedChangesNothingAndPassesWhenSpaceReturns) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SmallFilesystem> fs,
+                       SmallFilesystem::Mount(dir_.path(), 2 << 20));
+  const std::string path = fs->File("allocator.db");
+  ASSERT_OK_AND_ASSIGN(auto store, LeaseStore::Open(path));
+  ASSERT_THAT(Apply(*store, {{Mutation::Kind::kInsert, Record("a", 10, {20000}), {}}}), IsOk());
+
+  ASSERT_THAT(fs->Fill(), IsOk());
+  EXPECT_THAT(
+      Apply(*store, {{Mutation::Kind::kInsert, Record("b", 11, {20001}), {}}}),
+      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("the state disk is full: " + path)));
+  EXPECT_THAT(store->ProbeWrite(), StatusIs(absl::StatusCode::kResourceExhausted,
+                                            HasSubstr("the state disk is full: " + path)));
+  ASSERT_OK_AND_ASSIGN(StoredState full, store->Load());
+  ASSERT_EQ(full.leases.size(), 1u);
+  EXPECT_EQ(full.leases[0].lease.box_id(), "a");
+
+  ASSERT_THAT(fs->Free(), IsOk());
+  EXPECT_THAT(store->ProbeWrite(), IsOk());
+  EXPECT_THAT(Apply(*store, {{Mutation::Kind::kInsert, Record("b", 11, {20001}), {}}}), IsOk());
+  store.reset();
+  ASSERT_OK_AND_ASSIGN(store, LeaseStore::Open(path));
+  ASSERT_OK_AND_ASSIGN(StoredState reopened, store->Load());
+  ASSERT_EQ(reopened.leases.size(), 2u);
+  EXPECT_EQ(reopened.leases[0].lease.box_id(), "a");
+  EXPECT_EQ(reopened.leases[1].lease.box_id(), "b");
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ ABSL_FLAG(absl::Duration, reserve_grace, absl::Seconds(120),
           "a reservation whose container has not appeared after this long is reclaimed");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long calls in flight may finish after SIGTERM");
+ABSL_FLAG(std::string, socket_group, "",
+          "the group whose members may connect to --listen (socket mode 0660); empty: the "
+          "daemon's own group");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth allocator-svc: durable leases of host resources");
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   flags.max_boxes = absl::GetFlag(FLAGS_max_boxes);
   flags.reserve_grace = absl::GetFlag(FLAGS_reserve_grace);
   flags.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  flags.socket_group = absl::GetFlag(FLAGS_socket_group);
   absl::StatusOr<berth::allocator::Config> config = berth::allocator::BuildConfig(flags);
   if (!config.ok()) {
     spdlog::error("bad flags: {}", config.status().ToString());

@@ -21,6 +21,9 @@ absl::Duration ReclaimPeriod(absl::Duration grace) {
   return std::clamp(grace / 10, absl::Milliseconds(100), absl::Seconds(10));
 }
 
+// How often a full state disk is tried again: space that returns is used within this.
+constexpr absl::Duration kFullDiskRetryInterval = absl::Seconds(1);
+
 }  // namespace
 
 absl::Status Run(const Config& config) {
@@ -41,12 +44,25 @@ absl::Status Run(const Config& config) {
   spdlog::info("loaded {} leases from {} in {}", allocator->lease_count(), config.db,
                absl::FormatDuration(absl::Now() - start));
 
-  GroupCommitter committer(store.get(), &clock, [](const absl::Status& status) {
-    spdlog::critical("{}; exiting", status.ToString());
-    spdlog::default_logger()->flush();
-    _exit(EXIT_FAILURE);
-  });
+  // A full state disk is survived (writes refused until space returns, memory put back to the
+  // durable state); any other failed write ends the process, and the service manager restarts
+  // it from the durable state.
+  AllocatorService* resync_target = nullptr;  // Set before any change can be submitted.
+  FullDiskOptions full_disk;
+  full_disk.resync = [&resync_target](const StoredState& durable) {
+    return resync_target->Resync(durable);
+  };
+  full_disk.retry_interval = kFullDiskRetryInterval;
+  GroupCommitter committer(
+      store.get(), &clock,
+      [](const absl::Status& status) {
+        spdlog::critical("{}; exiting", status.ToString());
+        spdlog::default_logger()->flush();
+        _exit(EXIT_FAILURE);
+      },
+      std::move(full_disk));
   AllocatorService service(std::move(allocator), &committer);
+  resync_target = &service;
   service.StartReclaimer(ReclaimPeriod(config.allocator.reserve_grace));
 
   common::ServeOptions options;
@@ -54,6 +70,7 @@ absl::Status Run(const Config& config) {
   options.services = {&service};
   options.service_names = {v1::Allocator::service_full_name()};
   options.shutdown_grace = config.shutdown_grace;
+  options.socket_group = config.socket_group;
   options.liveness = [&committer] { return committer.Check(); };
   absl::Status served = common::ServeUntilSignalled(options, claim);
   committer.Stop();

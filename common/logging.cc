@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,147 @@
 #include "spdlog/sinks/systemd_sink.h"
 
 namespace berth::common {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+bool IsPrintableAscii(unsigned char byte) { return byte >= 0x20 && byte < 0x7f; }
+
+// The length (2 to 4) of the well-formed UTF-8 sequence of a non-ASCII code point at the start
+// of `text`, storing the code point; 0 when there is none (overlong forms, surrogates and
+// values past U+10FFFF are not well-formed).
+int Utf8Sequence(absl::string_view text, uint32_t* code_point) {
+  const auto byte = [&text](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const auto continuation = [&](size_t i, unsigned char low = 0x80, unsigned char high = 0xbf) {
+    return i < text.size() && byte(i) >= low && byte(i) <= high;
+  };
+  const unsigned char lead = byte(0);
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    if (!continuation(1)) return 0;
+    *code_point = ((lead & 0x1fu) << 6) | (byte(1) & 0x3fu);
+    return 2;
+  }
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned char low = lead == 0xe0 ? 0xa0 : 0x80;
+    const unsigned char high = lead == 0xed ? 0x9f : 0xbf;
+    if (!continuation(1, low, high) || !continuation(2)) return 0;
+    *code_point = ((lead & 0x0fu) << 12) | ((byte(1) & 0x3fu) << 6) | (byte(2) & 0x3fu);
+    return 3;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned char low = lead == 0xf0 ? 0x90 : 0x80;
+    const unsigned char high = lead == 0xf4 ? 0x8f : 0xbf;
+    if (!continuation(1, low, high) || !continuation(2) || !continuation(3)) return 0;
+    *code_point = ((lead & 0x07u) << 18) | ((byte(1) & 0x3fu) << 12) |
+                  ((byte(2) & 0x3fu) << 6) | (byte(3) & 0x3fu);
+    return 4;
+  }
+  return 0;
+}
+
+// Code points that are well-formed but act on how a line is shown or split: the C1 controls
+// (U+009B is a terminal's CSI), the line and paragraph separators, and the bidirectional
+// controls that reorder what a reader sees.
+bool IsControlCodePoint(uint32_t code_point) {
+  return (code_point >= 0x80 && code_point <= 0x9f) || code_point == 0x061c ||
+         code_point == 0x200e || code_point == 0x200f ||
+         (code_point >= 0x2028 && code_point <= 0x202e) ||
+         (code_point >= 0x2066 && code_point <= 0x2069);
+}
+
+void AppendHexByte(unsigned char byte, std::string* out) {
+  out->append("\\x");
+  out->push_back(kHex[byte >> 4]);
+  out->push_back(kHex[byte & 0xf]);
+}
+
+void AppendCodePoint(uint32_t code_point, std::string* out) {
+  out->append("\\u");
+  for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(code_point >> shift) & 0xf]);
+}
+
+bool AllPrintableAscii(absl::string_view text) {
+  for (char c : text) {
+    if (!IsPrintableAscii(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+class EscapingSink final : public spdlog::sinks::sink {
+ public:
+  explicit EscapingSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+
+  void log(const spdlog::details::log_msg& msg) override {
+    const absl::string_view payload(msg.payload.data(), msg.payload.size());
+    if (AllPrintableAscii(payload)) {
+      inner_->log(msg);
+      return;
+    }
+    const std::string escaped = EscapeLogText(payload);
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  const std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
+}  // namespace
+
+std::string EscapeLogText(absl::string_view text) {
+  if (AllPrintableAscii(text)) return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 16);
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (IsPrintableAscii(byte)) {
+      out.push_back(static_cast<char>(byte));
+      ++i;
+      continue;
+    }
+    if (byte < 0x80) {
+      switch (byte) {
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
+        default:  // The other C0 controls (ESC among them) and DEL.
+          AppendHexByte(byte, &out);
+      }
+      ++i;
+      continue;
+    }
+    uint32_t code_point = 0;
+    const int length = Utf8Sequence(text.substr(i), &code_point);
+    if (length == 0) {
+      AppendHexByte(byte, &out);  // Not UTF-8: one byte at a time.
+      ++i;
+    } else if (IsControlCodePoint(code_point)) {
+      AppendCodePoint(code_point, &out);
+      i += length;
+    } else {
+      out.append(text.data() + i, length);
+      i += length;
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<spdlog::sinks::sink> MakeEscapingSink(std::shared_ptr<spdlog::sinks::sink> inner) {
+  return std::make_shared<EscapingSink>(std::move(inner));
+}
 
 bool StderrIsJournal() {
   const char* stream = std::getenv("JOURNAL_STREAM");
@@ -34,14 +177,17 @@ absl::Status InitLogging(absl::string_view name, absl::string_view level) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--log_level: unknown level \"", level, "\"; use trace, debug, info, warn, error, critical or off"));
   }
+  // Every sink sits behind the escaping one: the journal's sink sends the raw message text
+  // (no pattern), so escaping in a formatter would miss it.
   std::shared_ptr<spdlog::logger> logger;
   if (StderrIsJournal()) {
     logger = std::make_shared<spdlog::logger>(
-        std::string(name), std::make_shared<spdlog::sinks::systemd_sink_mt>(std::string(name)));
+        std::string(name),
+        MakeEscapingSink(std::make_shared<spdlog::sinks::systemd_sink_mt>(std::string(name))));
     logger->set_pattern("%v");
   } else {
-    logger = std::make_shared<spdlog::logger>(std::string(name),
-                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>(
+        std::string(name), MakeEscapingSink(std::make_shared<spdlog::sinks::stderr_sink_mt>()));
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %L %n[%P]: %v");
   }
   logger->set_level(parsed);
