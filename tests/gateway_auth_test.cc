@@ -1,6 +1,8 @@
 // Issue 4, acceptance 2: JWT authentication on every route but health and metrics (RS256, ES256 and HS256 tokens
 // accepted; no token, a bad signature, an expired token, a wrong issuer or audience -> 401 with
 // WWW-Authenticate) and end users confined to their own boxes (others' are 404).
+// Issue 11: the backend scope only from the HS256 secret or --jwt_backend_issuer (else 403), and
+// no public key without an audience.
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,8 @@
 #include "berth/box/v1/box.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/testing/read_file.h"
+#include "common/testing/temp_dir.h"
 #include "tests/gateway_test_host.h"
 
 namespace berth::testing {
@@ -117,7 +121,6 @@ TEST_F(GatewayAuthTest, TokenMatrix) {
       // Accepted:
       {"RS256", bearer(valid), true},
       {"HS256", bearer(k.Hs256(UserClaims("alice"))), true},
-      {"RS256 backend", bearer(k.Rs256(BackendClaims())), true},
       {"HS256 backend", bearer(k.Hs256(BackendClaims())), true},
       {"aud list with the second configured audience", bearer(k.Rs256(audience_list)), true},
       {"scheme in lower case", {"Authorization: bearer " + valid}, true},
@@ -161,7 +164,8 @@ TEST_F(GatewayAuthTest, TokenMatrix) {
   std::vector<HttpResult> open = Calls({Get("/healthz"), Get("/readyz"), Get("/metrics")});
   for (const HttpResult& result : open) EXPECT_EQ(result.status, 200) << result.Describe();
 
-  // A gateway with an EC public key (and no HS256 secret) takes ES256 tokens only.
+  // A gateway with an EC public key (and no HS256 secret) takes ES256 tokens only, and no
+  // backend token at all (the public key grants no backend scope).
   ASSERT_NO_FATAL_FAILURE(StartGateway({absl::StrCat("--jwt_public_key=", k.ec_public_file()),
                                         "--jwt_hs256_secret_file=",
                                         absl::StrCat("--state_dir=", work_dir(), "/ec-state")}));
@@ -172,10 +176,65 @@ TEST_F(GatewayAuthTest, TokenMatrix) {
              Get("/v1/boxes", k.Es256(expired))});
   ASSERT_EQ(ec.size(), 5u);
   EXPECT_EQ(ec[0].status, 200) << ec[0].Describe();
-  EXPECT_EQ(ec[1].status, 200) << ec[1].Describe();
+  ExpectError(ec[1], 403, 7, "backend scope");
   ExpectUnauthenticated(ec[2], "RS256 on the EC gateway");
   ExpectUnauthenticated(ec[3], "HS256 on the EC gateway");
   ExpectUnauthenticated(ec[4], "expired ES256");
+}
+
+// A valid token of the public key (an identity provider's) claiming the backend scope is
+// refused 403 from its header alone, on every route, and is not taken for an end user either;
+// the HS256 secret's backend token works. With --jwt_backend_issuer, that issuer's tokens alone
+// carry the scope, whatever their key.
+TEST_F(GatewayAuthTest, BackendScopeComesOnlyFromTheBackendKeyOrIssuer) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  const TestKeys& k = keys();
+  const std::string forged = k.Rs256(BackendClaims());
+  HttpCall create = Post("/v1/boxes", R"({"app":"test-box"})", forged);
+  std::vector<HttpResult> refused = Calls(
+      {Get("/v1/host", forged), Get("/v1/boxes", forged), create, Get("/v1/events", forged)});
+  for (const HttpResult& result : refused) {
+    ExpectError(result, 403, 7, "only tokens signed with the gateway's HS256 secret");
+  }
+  EXPECT_EQ(Call(Get("/v1/host", BackendToken())).status, 200);
+  EXPECT_EQ(Call(Get("/v1/boxes", UserToken("alice"))).status, 200);
+
+  JwtClaims from_backend_issuer = BackendClaims();
+  from_backend_issuer.iss = "berth-backend";
+  JwtClaims user_of_backend_issuer = UserClaims("alice");
+  user_of_backend_issuer.iss = "berth-backend";
+  ASSERT_NO_FATAL_FAILURE(StartGateway({"--jwt_backend_issuer=berth-backend",
+                                        absl::StrCat("--state_dir=", work_dir(), "/s2")}));
+  std::vector<HttpResult> results = Calls({Get("/v1/host", k.Rs256(from_backend_issuer)),
+                                           Get("/v1/host", k.Hs256(from_backend_issuer)),
+                                           Get("/v1/host", k.Hs256(BackendClaims())),
+                                           Get("/v1/host", k.Rs256(BackendClaims())),
+                                           Get("/v1/boxes", k.Rs256(user_of_backend_issuer)),
+                                           Get("/v1/host", k.Rs256(user_of_backend_issuer))});
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_EQ(results[0].status, 200) << results[0].Describe();
+  EXPECT_EQ(results[1].status, 200) << results[1].Describe();
+  ExpectError(results[2], 403, 7, "backend issuer");
+  ExpectError(results[3], 403, 7, "backend issuer");
+  EXPECT_EQ(results[4].status, 200) << results[4].Describe();  // a user of that issuer
+  ExpectError(results[5], 403, 7, "needs the backend role");
+}
+
+// An identity provider's key signs tokens for other services too: without --jwt_audience the
+// gateway does not start with --jwt_public_key.
+TEST(GatewayAuthStartTest, PublicKeyWithoutAudienceStopsTheStart) {
+  ASSERT_TRUE(TestKeys::Get().ok());
+  TempDir dir;
+  const std::string log = dir.File("gateway.log");
+  absl::StatusOr<int> exit_code = GatewayProcess::StartExpectingExit(
+      {absl::StrCat("--boxes=unix:", dir.File("none.sock")),
+       absl::StrCat("--state_dir=", dir.File("state")),
+       absl::StrCat("--jwt_public_key=", TestKeys::Get().rsa_public_file()),
+       absl::StrCat("--jwt_issuer=", kJwtIssuer)},
+      log);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_THAT(ReadFileOrEmpty(log), HasSubstr("--jwt_public_key needs --jwt_audience"));
 }
 
 // An end user sees, stops and watches only its own boxes; others' are 404 as if they did not
@@ -185,18 +244,18 @@ TEST_F(GatewayAuthTest, EndUsersSeeOnlyTheirOwnBoxes) {
   const std::string alice = UserToken("alice");
   const std::string bob = keys().Hs256(UserClaims("bob"));  // HS256 for a change
   const std::string backend = BackendToken();
-  const std::string a = BoxId("alice");
-  const std::string b = BoxId("bob");
 
-  absl::StatusOr<v1::CreateResponse> bob_box =
-      CreateBox(absl::StrCat(R"({"app":"test-box","boxId":")", b, R"("})"), bob);
+  // End users do not choose box ids (issue 11): docker-svc makes one for each create.
+  absl::StatusOr<v1::CreateResponse> bob_box = CreateBox(R"({"app":"test-box"})", bob);
   ASSERT_TRUE(bob_box.ok()) << bob_box.status();
   EXPECT_EQ(bob_box->box().user_id(), "bob");
+  const std::string b = bob_box->box().box_id();
   // Naming oneself as the user is fine too.
-  absl::StatusOr<v1::CreateResponse> alice_box = CreateBox(
-      absl::StrCat(R"({"app":"test-box","boxId":")", a, R"(","userId":"alice"})"), alice);
+  absl::StatusOr<v1::CreateResponse> alice_box =
+      CreateBox(R"({"app":"test-box","userId":"alice"})", alice);
   ASSERT_TRUE(alice_box.ok()) << alice_box.status();
   EXPECT_EQ(alice_box->box().user_id(), "alice");
+  const std::string a = alice_box->box().box_id();
 
   // Alice's watch shows her box only.
   absl::StatusOr<std::unique_ptr<CurlStream>> stream = CurlStream::Start(
@@ -242,19 +301,14 @@ TEST_F(GatewayAuthTest, EndUsersSeeOnlyTheirOwnBoxes) {
   EXPECT_THAT(ListedIds(lists[4]), ::testing::UnorderedElementsAre(a, b));
   EXPECT_THAT(ListedIds(lists[5]), ElementsAre(b));
 
-  // Alice cannot create a box for bob (403), and bob's box id is not hers to take.
-  HttpResult for_bob = Call(Post(
-      "/v1/boxes",
-      absl::StrCat(R"({"app":"test-box","boxId":")", BoxId("forbob"), R"(","userId":"bob"})"),
-      alice));
+  // Alice cannot create a box for bob (403), and bob's box id is not hers to take: an end user
+  // names no box id at all (400), so a 409 cannot tell her that bob's exists.
+  HttpResult for_bob = Call(Post("/v1/boxes", R"({"app":"test-box","userId":"bob"})", alice));
   ExpectError(for_bob, 403, 7);
   HttpResult take = Call(
       Post("/v1/boxes", absl::StrCat(R"({"app":"test-box","boxId":")", b, R"("})"), alice));
-  EXPECT_EQ(take.status, 409) << take.Describe();
-  if (absl::StrContains(take.body, "bob")) {
-    std::cerr << "NOTE: the 409 an end user gets for another user's box id names that user: "
-              << take.body << "\n";
-  }
+  ExpectError(take, 400, 3, "box_id");
+  EXPECT_THAT(take.body, Not(HasSubstr("bob"))) << take.Describe();
 
   // Bob stops his box, then alice hers; alice's stream shows only her box's end.
   HttpResult bob_stop = Call(Delete("/v1/boxes/" + b, bob));

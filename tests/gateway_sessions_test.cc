@@ -152,9 +152,8 @@ TEST_F(GatewaySessionsTest, WarmPoolAssignAndTheJsonTransportHandshake) {
   EXPECT_EQ(answer.result().port_32263(), host_port[32263]);
   EXPECT_EQ(answer.result().port_32273(), host_port[32273]);
   EXPECT_EQ(answer.result().aes_key().size(), 32u);
-  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().boxes_dir(), "/", box_id, "/config.json")),
-            config);
-  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().boxes_dir(), "/", box_id, "/session_id")), "s-1");
+  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().BoxDir(box_id), "/config.json")), config);
+  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().BoxDir(box_id), "/session_id")), "s-1");
   EXPECT_EQ(ReadGreeting(static_cast<uint16_t>(answer.result().port_32262())), box_id + "\n");
 
   // Safe retries: the same body answers the same; another body is 409; another user sees no
@@ -192,7 +191,7 @@ TEST_F(GatewaySessionsTest, JsonTransportWithoutAnAssignmentTimesOutAndChangesNo
   ASSERT_OK_AND_ASSIGN(v1::Box box, host().boxes().Get(box_id));
   EXPECT_EQ(box.state(), v1::BOX_STATE_WAITING);
   EXPECT_TRUE(box.user_id().empty());
-  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().boxes_dir(), "/", box_id, "/config.json")), "");
+  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(host().BoxDir(box_id), "/config.json")), "");
   // Not even an end user's token may assign.
   HttpResult assign = Call(Post("/v1/boxes:assign",
                                 absl::StrCat(R"({"app":")", kApp,

@@ -523,9 +523,25 @@ uint16_t FreeTcpPort() {
   return port;
 }
 
+namespace {
+
+// The binary and first arguments that run the gateway, under `file_limit` when given.
+DaemonProcess::Options GatewayCommand(const std::optional<FileLimit>& file_limit) {
+  DaemonProcess::Options options;
+  options.binary = GatewayBinary();
+  if (file_limit.has_value()) {
+    options.binary = FindProgram("prlimit");
+    options.args = {absl::StrCat("--nofile=", file_limit->soft, ":", file_limit->hard), "--",
+                    GatewayBinary()};
+  }
+  return options;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
     std::vector<std::string> flags, const std::string& log_path, uint16_t port,
-    absl::Duration timeout) {
+    absl::Duration timeout, std::optional<FileLimit> file_limit) {
   std::unique_ptr<GatewayProcess> gateway(new GatewayProcess());
   gateway->port_ = port != 0 ? port : FreeTcpPort();
   if (gateway->port_ == 0) return absl::UnavailableError("no free TCP port");
@@ -535,9 +551,8 @@ absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
   if (!gateway->notify_->ok()) return absl::InternalError("cannot bind a notify socket");
   std::ofstream(log_path, std::ios::app) << "==== test: starting gateway on port " << gateway->port_
                                          << "\n";
-  DaemonProcess::Options options;
-  options.binary = GatewayBinary();
-  options.args = {absl::StrCat("--http_listen=127.0.0.1:", gateway->port_)};
+  DaemonProcess::Options options = GatewayCommand(file_limit);
+  options.args.push_back(absl::StrCat("--http_listen=127.0.0.1:", gateway->port_));
   options.args.insert(options.args.end(), flags.begin(), flags.end());
   options.env = {absl::StrCat("NOTIFY_SOCKET=", gateway->notify_->path())};
   options.log_path = log_path;
@@ -565,10 +580,10 @@ absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
 
 absl::StatusOr<int> GatewayProcess::StartExpectingExit(std::vector<std::string> flags,
                                                        const std::string& log_path,
-                                                       absl::Duration timeout) {
-  DaemonProcess::Options options;
-  options.binary = GatewayBinary();
-  options.args = {absl::StrCat("--http_listen=127.0.0.1:", FreeTcpPort())};
+                                                       absl::Duration timeout,
+                                                       std::optional<FileLimit> file_limit) {
+  DaemonProcess::Options options = GatewayCommand(file_limit);
+  options.args.push_back(absl::StrCat("--http_listen=127.0.0.1:", FreeTcpPort()));
   options.args.insert(options.args.end(), flags.begin(), flags.end());
   options.log_path = log_path;
   absl::StatusOr<std::unique_ptr<DaemonProcess>> process = DaemonProcess::Start(options);
@@ -609,7 +624,6 @@ void GatewayProcess::Kill() { process_->Kill(); }
 std::vector<std::string> StandardGatewayFlags(const BoxHost& host, const std::string& state_dir) {
   const TestKeys& keys = TestKeys::Get();
   return {absl::StrCat("--boxes=", host.boxes_address()),
-          absl::StrCat("--allocator=", host.allocator_address()),
           absl::StrCat("--state_dir=", state_dir),
           absl::StrCat("--jwt_public_key=", keys.rsa_public_file()),
           absl::StrCat("--jwt_hs256_secret_file=", keys.secret_file()),

@@ -222,18 +222,27 @@ std::string GatewayBinary();
 // allocator range); 0 when none could be had.
 uint16_t FreeTcpPort();
 
+// An RLIMIT_NOFILE to start a process with (as systemd starts daemons: soft 1,024).
+struct FileLimit {
+  uint64_t soft = 1024;
+  uint64_t hard = 1024;
+};
+
 class GatewayProcess {
  public:
   // Starts the gateway with `flags` and --http_listen=127.0.0.1:<port> (a free port unless
-  // `port` is given), NOTIFY_SOCKET set, output appended to `log_path`; returns once it sent
-  // READY=1 (fails when it exits first or does not within `timeout`).
+  // `port` is given), NOTIFY_SOCKET set, output appended to `log_path`, and `file_limit` when
+  // given (through prlimit(1)); returns once it sent READY=1 (fails when it exits first or
+  // does not within `timeout`).
   static absl::StatusOr<std::unique_ptr<GatewayProcess>> Start(
       std::vector<std::string> flags, const std::string& log_path, uint16_t port = 0,
-      absl::Duration timeout = absl::Seconds(30));
+      absl::Duration timeout = absl::Seconds(30),
+      std::optional<FileLimit> file_limit = std::nullopt);
   // Starts it expecting it to refuse: its exit code (fails when it serves instead).
   static absl::StatusOr<int> StartExpectingExit(std::vector<std::string> flags,
                                                 const std::string& log_path,
-                                                absl::Duration timeout = absl::Seconds(20));
+                                                absl::Duration timeout = absl::Seconds(20),
+                                                std::optional<FileLimit> file_limit = std::nullopt);
   ~GatewayProcess();
 
   uint16_t port() const { return port_; }
@@ -259,9 +268,10 @@ class GatewayProcess {
   std::unique_ptr<DaemonProcess> process_;
 };
 
-// The flags of a gateway that verifies tokens with TestKeys' RSA public key and HS256 secret,
-// iss kJwtIssuer, aud kJwtAudience or kJwtOtherAudience, in front of `host`, keeping its own
-// certificate in `state_dir`.
+// The flags of a gateway that verifies tokens with TestKeys' RSA public key and HS256 secret
+// (only the secret's may carry the backend scope), iss kJwtIssuer, aud kJwtAudience or
+// kJwtOtherAudience, in front of `host`'s docker-svc (no --allocator: the gateway knows the
+// allocator only through docker-svc), keeping its own certificate in `state_dir`.
 std::vector<std::string> StandardGatewayFlags(const BoxHost& host, const std::string& state_dir);
 
 // The SHA-256 fingerprint ("AB:CD:...") of the certificate a TLS server on 127.0.0.1:`port`
@@ -295,7 +305,9 @@ class GatewayTest : public BoxTest {
   const std::string& work_dir() const { return work_.path(); }
 
   const TestKeys& keys() const { return TestKeys::Get(); }
-  std::string BackendToken() const { return keys().Rs256(BackendClaims()); }
+  // The webserver's token: HS256, the gateway's own key, the only one that grants the backend
+  // scope without --jwt_backend_issuer.
+  std::string BackendToken() const { return keys().Hs256(BackendClaims()); }
   std::string UserToken(const std::string& sub) const { return keys().Rs256(UserClaims(sub)); }
 
   // curl against gateway(); the result is printed on failure by the callers' << Describe().

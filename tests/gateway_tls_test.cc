@@ -47,10 +47,10 @@ class GatewayTlsTest : public ::testing::Test {
     const TestKeys& keys = TestKeys::Get();
     std::vector<std::string> flags = {
         absl::StrCat("--boxes=unix:", dir_.File("no-docker-svc.sock")),
-        absl::StrCat("--allocator=unix:", dir_.File("no-allocator.sock")),
         absl::StrCat("--state_dir=", state_dir),
         absl::StrCat("--jwt_public_key=", keys.rsa_public_file()),
         absl::StrCat("--jwt_issuer=", kJwtIssuer),
+        absl::StrCat("--jwt_audience=", kJwtAudience),
         "--log_level=debug"};
     flags.insert(flags.end(), extra.begin(), extra.end());
     return flags;

@@ -373,8 +373,12 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
     *valid_from = not_before - config_.leeway;
     if (now < *valid_from) return Unauthenticated("token not yet valid");
   }
-  if (!config_.issuer.empty() && (claims.iss().kind_case() != Value::kStringValue ||
-                                  claims.iss().string_value() != config_.issuer)) {
+  const std::string* issuer =
+      claims.iss().kind_case() == Value::kStringValue ? &claims.iss().string_value() : nullptr;
+  const bool from_backend_issuer =
+      issuer != nullptr && !config_.backend_issuer.empty() && *issuer == config_.backend_issuer;
+  if (!config_.issuer.empty() && !from_backend_issuer &&
+      (issuer == nullptr || *issuer != config_.issuer)) {
     return Unauthenticated("wrong issuer");
   }
   if (!config_.audiences.empty() &&
@@ -383,7 +387,16 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
   }
 
   Caller caller;
+  caller.expires = expires;
   ASSIGN_OR_RETURN(caller.backend, HasBackendScope(claims.has_scope() ? &claims.scope() : nullptr));
+  const bool may_be_backend =
+      config_.backend_issuer.empty() ? alg == Alg::kHs256 : from_backend_issuer;
+  if (caller.backend && !may_be_backend) {
+    return absl::PermissionDeniedError(
+        config_.backend_issuer.empty()
+            ? "only tokens signed with the gateway's HS256 secret may carry the backend scope"
+            : "only tokens of the backend issuer may carry the backend scope");
+  }
   if (claims.has_sub()) {
     if (claims.sub().kind_case() != Value::kStringValue) return Unauthenticated("malformed sub");
     caller.subject = claims.sub().string_value();
@@ -402,7 +415,8 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
 absl::StatusOr<JwtConfig> LoadJwtConfig(const std::string& public_key_file,
                                         const std::string& hs256_secret_file,
                                         const std::string& issuer,
-                                        const std::vector<std::string>& audiences) {
+                                        const std::vector<std::string>& audiences,
+                                        const std::string& backend_issuer) {
   if (public_key_file.empty() && hs256_secret_file.empty()) {
     return absl::InvalidArgumentError(
         "no JWT key: give --jwt_public_key or --jwt_hs256_secret_file");
@@ -422,12 +436,18 @@ absl::StatusOr<JwtConfig> LoadJwtConfig(const std::string& public_key_file,
   JwtConfig config;
   config.issuer = issuer;
   config.audiences = audiences;
+  config.backend_issuer = backend_issuer;
   if (!public_key_file.empty()) {
     ASSIGN_OR_RETURN(config.public_key_pem, read(public_key_file, "JWT public key"));
   }
   if (!hs256_secret_file.empty()) {
     ASSIGN_OR_RETURN(std::string secret, read(hs256_secret_file, "JWT HS256 secret"));
     config.hs256_secret = std::string(absl::StripTrailingAsciiWhitespace(secret));
+  }
+  if (!public_key_file.empty() && audiences.empty()) {
+    return absl::InvalidArgumentError(
+        "--jwt_public_key needs --jwt_audience: an identity provider's key signs tokens for "
+        "other services too, and only their aud tells Berth's apart");
   }
   return config;
 }

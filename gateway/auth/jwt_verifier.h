@@ -19,8 +19,13 @@ struct JwtConfig {
   std::string public_key_pem;
   // The HS256 shared secret, at least 32 bytes (RFC 7518 §3.2). Empty: no HS256.
   std::string hs256_secret;
-  // Empty: "iss" is not checked; else it must equal this.
+  // Empty: "iss" is not checked; else it must equal this (or backend_issuer).
   std::string issuer;
+  // Who may grant the backend role. Set: a token may carry the "backend" scope only when its
+  // "iss" equals this. Empty: only a token signed with the HS256 secret (Berth's own key) may,
+  // never one signed with the public key (an identity provider's, whose users may be able to
+  // ask for any scope).
+  std::string backend_issuer;
   // Empty: "aud" is not checked; else the token's "aud" (a string or an array of strings) must
   // hold one of these.
   std::vector<std::string> audiences;
@@ -32,6 +37,7 @@ struct JwtConfig {
 struct Caller {
   std::string subject;   // "sub"; may be empty only for a backend token.
   bool backend = false;  // "scope" (space-separated string, or array of strings) has "backend".
+  absl::Time expires = absl::InfiniteFuture();  // "exp", without the leeway
 };
 
 // Verifies bearer JWTs against one JwtConfig. Keys are parsed once by Create; Verify is const
@@ -60,7 +66,9 @@ class JwtVerifier {
   // header or token, an algorithm the keys do not allow, a bad signature, a token without
   // "exp", an expired one (now >= exp + leeway), one not yet valid (now < nbf - leeway), a
   // wrong issuer or audience, a malformed claim (a "sub" that is not printable ASCII without
-  // spaces, say), or a missing "sub" on a non-backend token.
+  // spaces, say), or a missing "sub" on a non-backend token. PERMISSION_DENIED for an otherwise
+  // valid token whose "backend" scope JwtConfig::backend_issuer does not allow: it is neither
+  // a backend nor an end user.
   absl::StatusOr<Caller> Verify(absl::string_view authorization_header) const;
 
   // How many verified tokens are remembered; when full, the memory starts over empty. Tokens
@@ -87,12 +95,15 @@ class JwtVerifier {
 // The JwtConfig the gateway's flags name: the PEM file of --jwt_public_key and the secret file
 // of --jwt_hs256_secret_file (trailing whitespace, e.g. the newline of `echo`, is dropped).
 // An empty file name means that key is not used. NOT_FOUND / UNAVAILABLE (naming the file) when
-// a named file cannot be read; INVALID_ARGUMENT when neither file is named or a named one is
-// empty. The keys themselves are checked by JwtVerifier::Create.
+// a named file cannot be read; INVALID_ARGUMENT when neither file is named, a named one is
+// empty, or a public key comes without audiences (an identity provider's key signs tokens for
+// other services too: only "aud" tells Berth's apart). The keys themselves are checked by
+// JwtVerifier::Create.
 absl::StatusOr<JwtConfig> LoadJwtConfig(const std::string& public_key_file,
                                         const std::string& hs256_secret_file,
                                         const std::string& issuer,
-                                        const std::vector<std::string>& audiences);
+                                        const std::vector<std::string>& audiences,
+                                        const std::string& backend_issuer = "");
 
 }  // namespace berth::gateway
 

@@ -186,9 +186,9 @@ TEST_F(JwtVerifierTest, BackendFromScopeString) {
 }
 
 TEST_F(JwtVerifierTest, BackendFromScopeArray) {
-  JwtVerifier verifier = RsaVerifier();
+  JwtVerifier verifier = SecretVerifier();
   ASSERT_OK_AND_ASSIGN(Caller caller,
-                       verifier.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem,
+                       verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret,
                                                    Claims(R"(,"scope":["admin","backend"])")))));
   EXPECT_TRUE(caller.backend);
 }
@@ -209,6 +209,85 @@ TEST_F(JwtVerifierTest, BackendTokenNeedsNoSub) {
                            ClaimsWith(absl::StrCat(R"(,"scope":"backend","exp":)", kNow + 60))))));
   EXPECT_EQ(caller.subject, "");
   EXPECT_TRUE(caller.backend);
+}
+
+TEST_F(JwtVerifierTest, CallerExpiresAtExpWithoutTheLeeway) {
+  JwtVerifier verifier = SecretVerifier();
+  ASSERT_OK_AND_ASSIGN(Caller caller,
+                       verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, Claims()))));
+  EXPECT_EQ(caller.expires, absl::FromUnixSeconds(kNow + 600));
+  // The same from the memory of verified tokens.
+  ASSERT_OK_AND_ASSIGN(caller, verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, Claims()))));
+  EXPECT_EQ(caller.expires, absl::FromUnixSeconds(kNow + 600));
+}
+
+// --- Who may be the backend --------------------------------------------------------------
+
+// Without a backend issuer, the public key (an identity provider's) grants no backend role:
+// a valid token of it claiming the scope is neither a backend nor a user.
+TEST_F(JwtVerifierTest, BackendScopeFromThePublicKeyIsDenied) {
+  const std::string claims = Claims(R"(,"scope":"backend")");
+  JwtVerifier rsa = Make(KeyConfig(Rsa().public_pem, kSecret));
+  EXPECT_THAT(rsa.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, claims))),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("backend scope")));
+  // Twice: a denied token is not remembered as verified.
+  EXPECT_THAT(rsa.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, claims))),
+              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  JwtVerifier ec = EcVerifier();
+  EXPECT_THAT(ec.Verify(Bearer(Sign(JWT_ALG_ES256, Ec().private_pem, claims))),
+              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  // The same verifier takes the scope from the HS256 secret, and the key's tokens as users.
+  ASSERT_OK_AND_ASSIGN(Caller backend, rsa.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, claims))));
+  EXPECT_TRUE(backend.backend);
+  ASSERT_OK_AND_ASSIGN(Caller user,
+                       rsa.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, Claims()))));
+  EXPECT_FALSE(user.backend);
+}
+
+// A bad token claiming the scope is still UNAUTHENTICATED: the scope is judged last.
+TEST_F(JwtVerifierTest, BackendScopeIsJudgedAfterEverythingElse) {
+  JwtVerifier verifier = RsaVerifier();
+  EXPECT_THAT(verifier.Verify(Bearer(Sign(JWT_ALG_RS256, OtherRsa().private_pem,
+                                          Claims(R"(,"scope":"backend")")))),
+              StatusIs(absl::StatusCode::kUnauthenticated, ::testing::_));
+  std::string expired = absl::StrCat(R"({"sub":"a","iss":"berth-web","aud":"berth","exp":)",
+                                     kNow - 600, R"(,"scope":"backend"})");
+  EXPECT_THAT(verifier.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, expired))),
+              StatusIs(absl::StatusCode::kUnauthenticated, ::testing::_));
+}
+
+// With a backend issuer, its tokens (whatever the key) and only they may carry the scope; they
+// pass the issuer check next to the users' issuer.
+TEST_F(JwtVerifierTest, BackendIssuerAloneGrantsTheBackendScope) {
+  JwtConfig config = KeyConfig(Rsa().public_pem, kSecret);
+  config.backend_issuer = "berth-backend";
+  JwtVerifier verifier = Make(std::move(config));
+  auto claims = [](const std::string& iss, const std::string& extra) {
+    return absl::StrCat(R"({"sub":"web","iss":")", iss, R"(","aud":"berth","exp":)", kNow + 600,
+                        extra, "}");
+  };
+  const std::string scope = R"(,"scope":"backend")";
+  const std::string rs256_backend =
+      Sign(JWT_ALG_RS256, Rsa().private_pem, claims("berth-backend", scope));
+  ASSERT_OK_AND_ASSIGN(Caller rs256, verifier.Verify(Bearer(rs256_backend)));
+  EXPECT_TRUE(rs256.backend);
+  ASSERT_OK_AND_ASSIGN(
+      Caller hs256,
+      verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, claims("berth-backend", scope)))));
+  EXPECT_TRUE(hs256.backend);
+  // The users' issuer may not, with either key.
+  EXPECT_THAT(verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, claims("berth-web", scope)))),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("backend issuer")));
+  EXPECT_THAT(
+      verifier.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, claims("berth-web", scope)))),
+      StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  // Without the scope, a token of the backend issuer is a user; another issuer is refused.
+  ASSERT_OK_AND_ASSIGN(
+      Caller user,
+      verifier.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem, claims("berth-backend", "")))));
+  EXPECT_FALSE(user.backend);
+  EXPECT_THAT(verifier.Verify(Bearer(Sign(JWT_ALG_HS256, kSecret, claims("someone", scope)))),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("issuer")));
 }
 
 TEST_F(JwtVerifierTest, AudienceArrayHoldingOneConfiguredAudienceIsAccepted) {
@@ -654,14 +733,28 @@ TEST(LoadJwtConfigTest, NoFileOrEmptyFileIsInvalid) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is empty")));
 }
 
+// A public key is an identity provider's, shared with other services: only "aud" tells
+// Berth's tokens apart, so it must be named.
+TEST(LoadJwtConfigTest, PublicKeyNeedsAnAudience) {
+  TempDir dir;
+  WriteFile(dir.File("key.pem"), "-----BEGIN PUBLIC KEY-----\nxyz\n-----END PUBLIC KEY-----\n");
+  WriteFile(dir.File("secret"), kSecret);
+  EXPECT_THAT(LoadJwtConfig(dir.File("key.pem"), dir.File("secret"), "iss", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--jwt_audience")));
+  // Berth's own secret alone needs none.
+  EXPECT_TRUE(LoadJwtConfig("", dir.File("secret"), "", {}).ok());
+}
+
 TEST(LoadJwtConfigTest, LoadedConfigVerifies) {
   TempDir dir;
   KeyPair ec = Generate("EC", "P-256");
   WriteFile(dir.File("key.pem"), ec.public_pem);
-  ASSERT_OK_AND_ASSIGN(JwtConfig config, LoadJwtConfig(dir.File("key.pem"), "", "", {}));
+  ASSERT_OK_AND_ASSIGN(JwtConfig config,
+                       LoadJwtConfig(dir.File("key.pem"), "", "", {"berth"}, "berth-backend"));
+  EXPECT_EQ(config.backend_issuer, "berth-backend");
   FakeClock clock;
   ASSERT_OK_AND_ASSIGN(JwtVerifier verifier, JwtVerifier::Create(std::move(config), &clock));
-  std::string claims = absl::StrCat(R"({"sub":"bob","exp":)", kNow + 60, "}");
+  std::string claims = absl::StrCat(R"({"sub":"bob","aud":"berth","exp":)", kNow + 60, "}");
   ASSERT_OK_AND_ASSIGN(Caller caller,
                        verifier.Verify(Bearer(Sign(JWT_ALG_ES256, ec.private_pem, claims))));
   EXPECT_EQ(caller.subject, "bob");

@@ -129,7 +129,7 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
                          public CancelableCall {
  public:
   StreamCall(std::string backend, std::string method, std::string request,
-             const CallMetadata& metadata, Backend::StreamMessage on_message,
+             const CallMetadata& metadata, absl::Time deadline, Backend::StreamMessage on_message,
              Backend::StreamDone on_done)
       : backend_(std::move(backend)),
         method_(std::move(method)),
@@ -137,6 +137,7 @@ class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
         on_message_(std::move(on_message)),
         on_done_(std::move(on_done)) {
     AddMetadata(context_, metadata);
+    if (deadline != absl::InfiniteFuture()) context_.set_deadline(absl::ToChronoTime(deadline));
   }
 
   void Start(grpc::GenericStub& stub) {
@@ -220,9 +221,10 @@ void Backend::Unary(const std::string& method, std::string request, absl::Durati
 std::shared_ptr<StreamHandle> Backend::ServerStream(const std::string& method,
                                                     std::string request,
                                                     const CallMetadata& metadata,
+                                                    absl::Time deadline,
                                                     StreamMessage on_message,
                                                     StreamDone on_done) {
-  auto call = std::make_shared<StreamCall>(name_, method, std::move(request), metadata,
+  auto call = std::make_shared<StreamCall>(name_, method, std::move(request), metadata, deadline,
                                            std::move(on_message), std::move(on_done));
   call->Register(call, calls_);
   call->Start(*stub_);

@@ -45,9 +45,10 @@ class Backend {
              const CallMetadata& metadata, UnaryDone done);
 
   // Sends `request` and calls on_message for each response until the stream ends, then
-  // on_done. No deadline: it runs until the server ends it or Cancel().
+  // on_done. It runs until the server ends it, Cancel(), or `deadline` (then on_done gets
+  // DEADLINE_EXCEEDED); absl::InfiniteFuture() for none.
   std::shared_ptr<StreamHandle> ServerStream(const std::string& method, std::string request,
-                                             const CallMetadata& metadata,
+                                             const CallMetadata& metadata, absl::Time deadline,
                                              StreamMessage on_message, StreamDone on_done);
 
   // grpc.health.v1.Health/Check of the whole server, bounded by `timeout`; done(true) when

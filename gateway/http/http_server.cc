@@ -1,7 +1,9 @@
 #include "gateway/http/http_server.h"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -30,6 +32,12 @@ using tcp = net::ip::tcp;
 
 // Chunks of an event stream waiting for a slow client before it is cut off.
 constexpr size_t kMaxPendingChunks = 4096;
+// How long a connection whose request was refused unread may go on sending before it is closed.
+constexpr std::chrono::seconds kLingerAfterRefusal{2};
+// The buffer that what such a connection still sends is read into and dropped.
+constexpr size_t kDiscardBytes = 16 << 10;
+
+using Clock = std::chrono::steady_clock;
 
 std::chrono::nanoseconds ToChrono(absl::Duration duration) {
   return absl::ToChronoNanoseconds(duration);
@@ -46,12 +54,28 @@ HttpResponse ServerError(http::status status, int grpc_code, const std::string& 
   return response;
 }
 
+// Whether `error` says the bytes received are not HTTP (as opposed to a hang-up).
+bool IsMalformedHttp(const beast::error_code& error) {
+  return error.category() == http::make_error_code(http::error::bad_target).category() &&
+         error != http::error::end_of_stream && error != http::error::partial_message;
+}
+
 class Session;
 
 }  // namespace
 
+HeaderVerdict RequestHandler::CheckHeader(const HttpRequestHeader&) {
+  HeaderVerdict verdict;
+  verdict.authenticated = true;
+  return verdict;
+}
+
 // What the listener and every connection share with the server.
 struct HttpServer::State {
+  explicit State(std::shared_ptr<ConnectionLimiter> connection_limiter)
+      : limiter(std::move(connection_limiter)) {}
+  // Admits connections against the caps.
+  const std::shared_ptr<ConnectionLimiter> limiter;
   // Requests read whose answer is not yet written.
   std::atomic<int> unanswered{0};
   // Set by StopAccepting(): answers close their connection, idle connections are closed.
@@ -99,14 +123,23 @@ class SessionWriter final : public ResponseWriter {
   std::shared_ptr<Session> session_;
 };
 
+// The time by which a connection accepted now must have authenticated a request.
+Clock::time_point UnauthenticatedDeadline(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(ToChrono(timeout));
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& tls, RequestHandler* handler,
-          const HttpServerOptions& options, std::shared_ptr<State> state)
-      : stream_(std::move(socket), tls),
+  // `slot` is the connection's place among the server's caps, held until it closes.
+  Session(tcp::socket&& socket, ConnectionLimiter::Slot slot, ssl::context& tls,
+          RequestHandler* handler, const HttpServerOptions& options, std::shared_ptr<State> state)
+      : slot_(std::move(slot)),
+        stream_(std::move(socket), tls),
         handler_(handler),
         options_(options),
-        state_(std::move(state)) {}
+        state_(std::move(state)),
+        unauthenticated_until_(UnauthenticatedDeadline(options.unauthenticated_timeout)) {}
   ~Session() {
     Answered();
     state_->Closed(this);
@@ -116,10 +149,11 @@ class Session : public std::enable_shared_from_this<Session> {
     state_->Opened(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if (self->state_->draining) return self->Close();
-      beast::get_lowest_layer(self->stream_).expires_after(ToChrono(self->options_.request_timeout));
+      self->ExpireReadAfter(self->options_.request_timeout);
       self->stream_.async_handshake(ssl::stream_base::server,
                                     [self](beast::error_code error) {
-                                      if (!error) self->DoRead();
+                                      if (error) return self->OnReadFailed(error);
+                                      self->DoRead();
                                     });
     });
   }
@@ -198,6 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, *message,
                       [self = shared_from_this(), message](beast::error_code error, size_t) {
                         self->Answered();
+                        if (!error && self->request_unread_) return self->LingerThenClose();
                         if (error || !message->keep_alive() || self->state_->draining) {
                           return self->Close();
                         }
@@ -205,48 +240,143 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
+  // Arms the read timer: for the unauthenticated deadline while the connection has one (it has
+  // authenticated no request yet), else for `allowed` from now.
+  void ExpireReadAfter(absl::Duration allowed) {
+    timer_is_unauthenticated_deadline_ =
+        !authenticated_ && unauthenticated_until_ != Clock::time_point::max();
+    if (timer_is_unauthenticated_deadline_) {
+      beast::get_lowest_layer(stream_).expires_at(unauthenticated_until_);
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(ToChrono(allowed));
+    }
+  }
+
+  // Reads the next request's header; its body is read only once CheckHeader let it through.
   void DoRead() {
     if (state_->draining) return Close();  // the drain began while the last answer was written
+    if (!authenticated_ && Clock::now() >= unauthenticated_until_) {
+      if (options_.observer != nullptr) options_.observer->UnauthenticatedConnectionTimedOut();
+      return Close();
+    }
     head_request_ = false;
     parser_.emplace();
     parser_->header_limit(options_.max_header_bytes);
+    // No limit while the header is read, so that what CheckHeader says of the caller comes
+    // before anything about the body; OnHeader sets the real limit.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    // A new connection's first request must come within the request timeout (or its
+    // unauthenticated deadline); a kept-alive one may idle longer between requests.
+    ExpireReadAfter(requests_ == 0 ? options_.request_timeout : options_.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code error, size_t) {
+                              if (error) return self->OnReadFailed(error);
+                              self->OnHeader();
+                            });
+  }
+
+  void OnHeader() {
+    const HttpRequestHeader& header = parser_->get().base();
+    version_ = header.version();
+    head_request_ = header.method() == http::verb::head;
+    HeaderVerdict verdict = handler_->CheckHeader(header);
+    if (verdict.refusal.has_value()) return Refuse(*std::move(verdict.refusal));
+    if (verdict.authenticated) authenticated_ = true;
+    const uint64_t length = parser_->content_length().value_or(0);
+    if (!verdict.authenticated && (length > 0 || parser_->chunked())) {
+      return Refuse(ServerError(http::status::payload_too_large, 3,
+                                "a request without credentials may not have a body"));
+    }
+    if (length > options_.max_body_bytes) return Refuse(BodyTooLarge());
     parser_->body_limit(options_.max_body_bytes);
-    // A new connection's first request must come within the request timeout; a kept-alive
-    // one may idle longer between requests.
-    beast::get_lowest_layer(stream_).expires_after(
-        ToChrono(requests_ == 0 ? options_.request_timeout : options_.idle_timeout));
+    if (parser_->is_done()) return OnRequest();
+    // The body must follow its header within the request timeout.
+    ExpireReadAfter(options_.request_timeout);
+    if (version_ == 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+      // The client waits for this before it sends the body.
+      auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *go_on,
+                        [self = shared_from_this(), go_on](beast::error_code error, size_t) {
+                          if (error) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code error, size_t) {
-                       self->OnRead(error);
+                       if (error) return self->OnReadFailed(error);
+                       self->OnRequest();
                      });
   }
 
-  void OnRead(beast::error_code error) {
-    if (error == http::error::body_limit) {
-      return WriteResponse(ServerError(http::status::payload_too_large, 3,
-                                       absl::StrCat("the body exceeds ",
-                                                    options_.max_body_bytes, " bytes")));
-    }
-    if (error == http::error::header_limit) {
-      return WriteResponse(ServerError(http::status::request_header_fields_too_large, 3,
-                                       absl::StrCat("the header exceeds ",
-                                                    options_.max_header_bytes, " bytes")));
-    }
-    if (error && error.category() == http::make_error_code(http::error::bad_target).category() &&
-        error != http::error::end_of_stream && error != http::error::partial_message) {
-      return WriteResponse(ServerError(http::status::bad_request, 3, "malformed HTTP request"));
-    }
-    if (error) return Close();  // hung up, timed out, TLS failure
+  // The request arrived whole: hands it to the handler.
+  void OnRequest() {
     ++requests_;
     awaiting_answer_ = true;
     state_->unanswered.fetch_add(1);
     HttpRequest request = parser_->release();
-    version_ = request.version();
     keep_alive_ = request.keep_alive();
-    head_request_ = request.method() == http::verb::head;
     beast::get_lowest_layer(stream_).expires_never();
     handler_->Handle(std::move(request),
                      std::make_shared<SessionWriter>(shared_from_this()));
+  }
+
+  // A handshake or a read failed: the request is answered when it is at fault, else the
+  // connection is closed (hung up, timed out, TLS failure).
+  void OnReadFailed(const beast::error_code& error) {
+    if (error == http::error::body_limit) return Refuse(BodyTooLarge());
+    if (error == http::error::header_limit) {
+      return Refuse(ServerError(http::status::request_header_fields_too_large, 3,
+                                absl::StrCat("the header exceeds ", options_.max_header_bytes,
+                                             " bytes")));
+    }
+    if (IsMalformedHttp(error)) {
+      return Refuse(ServerError(http::status::bad_request, 3, "malformed HTTP request"));
+    }
+    if (error == beast::error::timeout && timer_is_unauthenticated_deadline_ &&
+        options_.observer != nullptr) {
+      options_.observer->UnauthenticatedConnectionTimedOut();
+    }
+    Close();
+  }
+
+  HttpResponse BodyTooLarge() const {
+    return ServerError(http::status::payload_too_large, 3,
+                       absl::StrCat("the body exceeds ", options_.max_body_bytes, " bytes"));
+  }
+
+  // Answers the request being read with `response`, leaving the rest of it unread, and then
+  // closes the connection.
+  void Refuse(HttpResponse response) {
+    request_unread_ = true;
+    response.keep_alive(false);
+    WriteResponse(std::move(response));
+  }
+
+  // Closing a socket that has unread data resets the connection, and the reset can destroy an
+  // answer the client has not read yet. So once a refusal is written, the sending side is shut
+  // (the client sees the answer end) and whatever the client still sends is read and dropped
+  // until it hangs up, for at most kLingerAfterRefusal; then the connection is closed.
+  void LingerThenClose() {
+    beast::error_code ignored;
+    auto& tcp_stream = beast::get_lowest_layer(stream_);
+    tcp_stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp_stream.expires_after(kLingerAfterRefusal);
+    DiscardUntilHangUp();
+  }
+
+  void DiscardUntilHangUp() {
+    buffer_.clear();
+    beast::get_lowest_layer(stream_).async_read_some(
+        buffer_.prepare(kDiscardBytes),
+        [self = shared_from_this()](beast::error_code error, size_t) {
+          if (error) return self->Close();
+          self->DiscardUntilHangUp();
+        });
   }
 
   void WriteNextChunk() {
@@ -306,12 +436,22 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
+    slot_.Release();  // its descriptor is free again
   }
 
+  // Declared first so that it is let go last, once the socket is closed.
+  ConnectionLimiter::Slot slot_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   RequestHandler* const handler_;
   const HttpServerOptions& options_;
   const std::shared_ptr<State> state_;
+  // Until a request is authenticated, the connection is closed at this time.
+  const Clock::time_point unauthenticated_until_;
+  bool authenticated_ = false;
+  // The read timer is set to unauthenticated_until_ (so its expiry is that deadline's).
+  bool timer_is_unauthenticated_deadline_ = false;
+  // The request being answered was refused before it was read to its end.
+  bool request_unread_ = false;
   bool awaiting_answer_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -398,9 +538,16 @@ class Listener : public std::enable_shared_from_this<Listener> {
         spdlog::info("accepting connections again");
         self->accept_failing_ = false;
       }
+      // Over a cap, the connection is closed at once: no TLS, nothing read, no descriptor kept.
+      ConnectionLimiter::Slot slot;
+      const tcp::endpoint peer = socket.remote_endpoint(error);
+      if (error || !self->state_->limiter->Admit(peer.address(), &slot)) {
+        socket.close(error);
+        return self->Accept();
+      }
       socket.set_option(tcp::no_delay(true), error);
-      std::make_shared<Session>(std::move(socket), self->tls_, self->handler_, self->options_,
-                                self->state_)
+      std::make_shared<Session>(std::move(socket), std::move(slot), self->tls_, self->handler_,
+                                self->options_, self->state_)
           ->Run();
       self->Accept();
     });
@@ -441,7 +588,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     return absl::InvalidArgumentError(
         absl::StrCat("not an IP address: \"", options.address, "\""));
   }
-  std::unique_ptr<HttpServer> server(new HttpServer());
+  std::unique_ptr<HttpServer> server(new HttpServer(std::make_shared<ConnectionLimiter>(
+      options.max_connections, options.max_connections_per_client, options.observer)));
   auto listener =
       std::make_shared<Listener>(server->io_, *tls, handler, options, server->state_);
   if (absl::Status listening = listener->Listen(tcp::endpoint(address, options.port));
@@ -460,7 +608,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 
 HttpServer::~HttpServer() { Stop(); }
 
-HttpServer::HttpServer() : state_(std::make_shared<State>()) {}
+HttpServer::HttpServer(std::shared_ptr<ConnectionLimiter> limiter)
+    : state_(std::make_shared<State>(std::move(limiter))) {}
 
 void HttpServer::StopAccepting() {
   state_->draining = true;

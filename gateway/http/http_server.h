@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,10 +16,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/http/connection_limiter.h"
 
 namespace berth::gateway {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpRequestHeader = boost::beast::http::request_header<>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
 // How one request is answered: either Send() once, or StartStream(), any number of Chunk()
@@ -36,11 +39,26 @@ class ResponseWriter {
   virtual void OnClientGone(std::function<void()> on_close) = 0;
 };
 
-// Answers requests. Handle() must not block: it hands slow work elsewhere and answers later
-// through the writer.
+// What a handler decides from a request's header alone, before any byte of its body is read.
+struct HeaderVerdict {
+  // Set: the request is answered with this at once; its body is never read and the connection
+  // closes after the answer.
+  std::optional<HttpResponse> refusal;
+  // The header carries credentials the handler accepts. A connection lives under
+  // HttpServerOptions::unauthenticated_timeout until one of its requests is authenticated; a
+  // request that is not may carry no body (413).
+  bool authenticated = false;
+};
+
+// Answers requests. Neither method may block: Handle() hands slow work elsewhere and answers
+// later through the writer.
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
+  // Called once a request's header has arrived, before its body is read. The default refuses
+  // nothing and authenticates every request (a handler with no credentials to check).
+  virtual HeaderVerdict CheckHeader(const HttpRequestHeader& header);
+  // Called once the whole request has arrived, unless CheckHeader refused it.
   virtual void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) = 0;
 };
 
@@ -51,14 +69,31 @@ struct HttpServerOptions {
   // Larger bodies are answered 413, larger header blocks 431, both without reading further.
   uint64_t max_body_bytes = 1 << 20;
   uint32_t max_header_bytes = 16 << 10;
-  // A request (handshake, then header and body) must arrive within this, else the connection
-  // is closed; an idle keep-alive connection is closed after idle_timeout.
+  // A new connection's handshake and first request header, and any request's body once its
+  // header is in, must arrive within this, else the connection is closed; a kept-alive
+  // connection may wait idle_timeout for its next request's header.
   absl::Duration request_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Seconds(60);
+  // A connection must complete its TLS handshake and the header of a request the handler
+  // authenticates (RequestHandler::CheckHeader) within this of being accepted, else it is
+  // closed, whatever it is doing then, unless it is being answered. Until then this deadline
+  // replaces request_timeout and idle_timeout; requests the handler lets through
+  // unauthenticated are answered meanwhile, but buy no time. Infinite: no such deadline.
+  absl::Duration unauthenticated_timeout = absl::InfiniteDuration();
+  // Connections held at most, in all and per client (ClientKey: an IPv4 address, an IPv6 /64);
+  // a connection over either cap is closed as soon as it is accepted, before any TLS. 0: no cap.
+  int max_connections = 0;
+  int max_connections_per_client = 0;
+  // Told of connections opened, closed, refused and timed out; may be null. Must outlive the
+  // server's connections.
+  ConnectionObserver* observer = nullptr;
 };
 
 // An asynchronous HTTPS/1.1 server (Boost.Beast over Asio): TLS always, keep-alive, one
-// request at a time per connection, no thread per request. Thread-safe.
+// request at a time per connection, no thread per request. Each request's header is read and
+// checked (RequestHandler::CheckHeader) before its body; a request answered without its body
+// being read (a refusal, 413, 431, 400) closes its connection after a short wait that lets
+// the client read the answer rather than lose it to a reset. Thread-safe.
 class HttpServer {
  public:
   // Binds, listens and starts serving on `options.threads` threads. `tls` and `handler` must
@@ -84,7 +119,7 @@ class HttpServer {
   struct State;  // shared with the connections (http_server.cc)
 
  private:
-  HttpServer();
+  explicit HttpServer(std::shared_ptr<ConnectionLimiter> limiter);
 
   boost::asio::io_context io_;
   // Keeps the threads running while no I/O is pending: a connection waiting for its handler's

@@ -1,5 +1,6 @@
-// HttpServer on real sockets with real TLS: the drain at shutdown, HEAD answers, and accepting
-// again after running out of file descriptors.
+// HttpServer on real sockets with real TLS: the drain at shutdown, HEAD answers, accepting
+// again after running out of file descriptors, the connection caps, the deadline of
+// unauthenticated connections and refusals from the header alone.
 #include "gateway/http/http_server.h"
 
 #include <netinet/in.h>
@@ -38,8 +39,22 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 // Answers "/held" only when the test releases it; any other target at once with "hello".
+// Refuses "/refused" from its header (401); a request with an X-Anonymous header is not
+// authenticated, every other one is.
 class TestHandler final : public RequestHandler {
  public:
+  HeaderVerdict CheckHeader(const HttpRequestHeader& header) override {
+    HeaderVerdict verdict;
+    if (header.target() == "/refused") {
+      HttpResponse refusal{http::status::unauthorized, 11};
+      refusal.body() = "no";
+      verdict.refusal = std::move(refusal);
+      return verdict;
+    }
+    verdict.authenticated = header.find("X-Anonymous") == header.end();
+    return verdict;
+  }
+
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override {
     if (request.target() == "/stream") {
       // The callback holds the writer, which holds the connection, which holds the callback:
@@ -119,20 +134,30 @@ using Response = http::response<http::string_body>;
 // that never answers fails the test instead of hanging it.
 class Client {
  public:
-  explicit Client(uint16_t port) : tls_(ssl::context::tls_client), stream_(io_, tls_) {
+  // Connects from `source` (any 127.x.y.z) and completes the TLS handshake.
+  explicit Client(uint16_t port, const std::string& source = "127.0.0.1")
+      : tls_(ssl::context::tls_client), stream_(io_, tls_) {
     tls_.set_verify_mode(ssl::verify_none);
-    beast::get_lowest_layer(stream_).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
-                                             error_);
+    tcp::socket& socket = beast::get_lowest_layer(stream_);
+    socket.open(tcp::v4(), error_);
+    if (!error_) socket.bind(tcp::endpoint(net::ip::make_address(source), 0), error_);
+    if (!error_) socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), error_);
     if (error_) return;
     error_ = Run([this](auto done) { stream_.async_handshake(ssl::stream_base::client, done); });
   }
   bool connected() const { return !error_; }
 
-  // `header_value`: sent as an X-Extra header when not empty.
-  void Send(http::verb method, const std::string& target, const std::string& header_value = "") {
+  // `header_value`: sent as an X-Extra header when not empty. `anonymous`: with X-Anonymous.
+  // `content_length`: announced, though no body is sent.
+  void Send(http::verb method, const std::string& target, const std::string& header_value = "",
+            bool anonymous = false, size_t content_length = 0) {
     http::request<http::empty_body> request{method, target, 11};
     request.set(http::field::host, "localhost");
     if (!header_value.empty()) request.set("X-Extra", header_value);
+    if (anonymous) request.set("X-Anonymous", "1");
+    if (content_length > 0) {
+      request.set(http::field::content_length, std::to_string(content_length));
+    }
     request.keep_alive(true);
     error_ = Run([&](auto done) { http::async_write(stream_, request, done); });
   }
@@ -205,11 +230,18 @@ class HttpServerTest : public ::testing::Test {
         net::buffer(certificate->chain_pem.data(), certificate->chain_pem.size()));
     tls_.use_private_key(net::buffer(certificate->key_pem.data(), certificate->key_pem.size()),
                          ssl::context::pem);
-    HttpServerOptions options;
+    ASSERT_NO_FATAL_FAILURE(StartServer({}));
+  }
+
+  // (Re)starts the server with `options` on a free loopback port.
+  void StartServer(HttpServerOptions options) {
+    server_.reset();
     options.address = "127.0.0.1";
     options.port = 0;
+    options.observer = &observer_;
+    options_ = options;  // the server keeps a reference
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(options, &tls_, &handler_);
+        HttpServer::Start(options_, &tls_, &handler_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -235,9 +267,23 @@ class HttpServerTest : public ::testing::Test {
     return true;
   }
 
+  // Counts what the server reports.
+  struct CountingObserver final : ConnectionObserver {
+    void ConnectionOpened() override { ++opened; }
+    void ConnectionClosed() override { ++closed; }
+    void ConnectionRefused(Refusal why) override {
+      ++(why == Refusal::kMaxConnections ? refused_total : refused_per_client);
+    }
+    void UnauthenticatedConnectionTimedOut() override { ++timed_out; }
+    std::atomic<int> opened{0}, closed{0}, refused_total{0}, refused_per_client{0},
+        timed_out{0};
+  };
+
   testing::TempDir state_;
   ssl::context tls_{ssl::context::tls_server};
   TestHandler handler_;
+  CountingObserver observer_;
+  HttpServerOptions options_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -402,6 +448,82 @@ TEST_F(HttpServerTest, AcceptWaitsOutRunningOutOfDescriptors) {
   EXPECT_EQ(open_while_out, 0);
   EXPECT_TRUE(WaitForOpenConnections(1)) << "the queued connection was never accepted";
   close(client);
+}
+
+// Over a cap, a connection is closed as soon as it is accepted, before any TLS: per client
+// address, and in all.
+TEST_F(HttpServerTest, ConnectionsOverTheCapsAreClosedAtOnce) {
+  HttpServerOptions options;
+  options.max_connections = 3;
+  options.max_connections_per_client = 2;
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  Client first(server_->port(), "127.0.0.1");
+  Client second(server_->port(), "127.0.0.1");
+  ASSERT_TRUE(first.connected() && second.connected());
+  Client third_of_one(server_->port(), "127.0.0.1");
+  EXPECT_FALSE(third_of_one.connected()) << "a third connection of 127.0.0.1 got TLS";
+  EXPECT_EQ(observer_.refused_per_client, 1);
+  Client other(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(other.connected());
+  Client over_total(server_->port(), "127.0.0.3");
+  EXPECT_FALSE(over_total.connected()) << "a fourth connection got TLS";
+  EXPECT_EQ(observer_.refused_total, 1);
+  EXPECT_EQ(observer_.opened, 3);
+  // The admitted ones are served, and a place freed is taken again.
+  other.Send(http::verb::get, "/x");
+  ASSERT_TRUE(other.Read().ok());
+  first.Send(http::verb::get, "/refused");  // closes its connection
+  ASSERT_TRUE(first.Read().ok());
+  EXPECT_TRUE(Eventually([&] { return observer_.closed == 1; }));
+  Client again(server_->port(), "127.0.0.3");
+  EXPECT_TRUE(again.connected());
+}
+
+// A refusal from the header is written at once, though the request announced a body it never
+// sends, and closes the connection; the body is never waited for.
+TEST_F(HttpServerTest, AHeaderRefusalDoesNotWaitForTheBody) {
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.Send(http::verb::post, "/refused", "", /*anonymous=*/false,
+              /*content_length=*/1 << 20);
+  absl::StatusOr<Response> refused = client.Read();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->result_int(), 401);
+  EXPECT_FALSE(refused->keep_alive());
+  EXPECT_TRUE(client.ClosedByServer());
+  // An unauthenticated request may not have a body at all.
+  Client anonymous(server_->port());
+  anonymous.Send(http::verb::post, "/x", "", /*anonymous=*/true, /*content_length=*/10);
+  absl::StatusOr<Response> no_body = anonymous.Read();
+  ASSERT_TRUE(no_body.ok()) << no_body.status();
+  EXPECT_EQ(no_body->result_int(), 413);
+  EXPECT_TRUE(anonymous.ClosedByServer());
+}
+
+// A connection that authenticates no request is closed at the deadline, though it is answered
+// meanwhile; one that has authenticated is not.
+TEST_F(HttpServerTest, UnauthenticatedConnectionsAreClosedAtTheirDeadline) {
+  HttpServerOptions options;
+  options.unauthenticated_timeout = absl::Milliseconds(500);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  Client anonymous(server_->port());
+  Client authenticated(server_->port());
+  ASSERT_TRUE(anonymous.connected() && authenticated.connected());
+  anonymous.Send(http::verb::get, "/x", "", /*anonymous=*/true);
+  ASSERT_TRUE(anonymous.Read().ok());
+  authenticated.Send(http::verb::get, "/x");
+  ASSERT_TRUE(authenticated.Read().ok());
+  EXPECT_TRUE(anonymous.ClosedByServer()) << "kept alive past the deadline";
+  EXPECT_TRUE(Eventually([&] { return observer_.timed_out == 1; }));
+  absl::SleepFor(absl::Milliseconds(600));  // the deadline has passed for both
+  authenticated.Send(http::verb::get, "/x");
+  absl::StatusOr<Response> again = authenticated.Read();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->body(), "hello");
+  // A connection that never says anything is closed at the deadline too.
+  Client silent(server_->port());
+  EXPECT_TRUE(silent.ClosedByServer());
+  EXPECT_TRUE(Eventually([&] { return observer_.timed_out == 2; }));
 }
 
 }  // namespace

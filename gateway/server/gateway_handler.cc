@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "berth/box/v1/box.pb.h"
 #include "common/grpc_status.h"
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/transcoder.h"
@@ -19,6 +21,11 @@ namespace http = boost::beast::http;
 
 constexpr char kCallerUserMetadata[] = "berth-user";
 constexpr char kJson[] = "application/json";
+// docker-svc's report on itself and its allocator-svc, for /readyz.
+constexpr char kHostMethod[] = "/berth.box.v1.Boxes/Host";
+constexpr absl::Duration kReadyTimeout = absl::Seconds(2);
+// The route label of requests refused before a route was looked up.
+constexpr char kUnmatched[] = "unmatched";
 
 HttpResponse JsonResponse(int status, std::string body) {
   HttpResponse response{static_cast<http::status>(status), 11};
@@ -40,6 +47,33 @@ void SetAllowOrigin(const std::string& allow_origin, Response& response) {
   if (allow_origin != "*") response.set(http::field::vary, "Origin");
 }
 
+// The JSON error answer for `status`, with the headers its code calls for.
+HttpResponse ErrorResponse(const absl::Status& status) {
+  HttpResponse response =
+      JsonResponse(routing::HttpStatusOf(status), routing::ErrorBody(status));
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    response.set(http::field::www_authenticate,
+                 absl::StrCat("Bearer realm=\"berth\", error=\"invalid_token\""));
+  }
+  if (std::string allow = routing::AllowHeaderOf(status); !allow.empty()) {
+    response.set(http::field::allow, allow);
+  }
+  return response;
+}
+
+bool IsProbe(absl::string_view path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics";
+}
+
+// The requests answered without a token: the probes and CORS preflights.
+bool NeedsNoToken(http::verb method, absl::string_view path) {
+  return method == http::verb::options || IsProbe(path);
+}
+
+absl::string_view TargetOf(const HttpRequestHeader& header) {
+  return absl::string_view(header.target().data(), header.target().size());
+}
+
 }  // namespace
 
 // One request on its way through the gateway.
@@ -47,7 +81,7 @@ struct GatewayHandler::Exchange {
   HttpRequest request;
   std::shared_ptr<ResponseWriter> writer;
   absl::Time start;
-  std::string route_label = "unmatched";
+  std::string route_label = kUnmatched;
   std::string allow_origin;  // CORS header of the answer, when the origin is allowed
   std::atomic<bool> finished{false};
 };
@@ -57,7 +91,8 @@ GatewayHandler::GatewayHandler(routing::RouteTable routes, Backend* boxes, Backe
     : routes_(std::move(routes)),
       boxes_(boxes),
       allocator_(allocator),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      streams_(std::make_shared<StreamLimiter>(options_.stream_limits)) {}
 
 std::string GatewayHandler::AllowedOrigin(const std::string& origin) const {
   if (origin.empty()) return "";
@@ -78,16 +113,33 @@ void GatewayHandler::Finish(const std::shared_ptr<Exchange>& exchange, HttpRespo
 
 void GatewayHandler::FinishError(const std::shared_ptr<Exchange>& exchange,
                                  const absl::Status& status) {
-  HttpResponse response =
-      JsonResponse(routing::HttpStatusOf(status), routing::ErrorBody(status));
-  if (status.code() == absl::StatusCode::kUnauthenticated) {
-    response.set(http::field::www_authenticate,
-                 absl::StrCat("Bearer realm=\"berth\", error=\"invalid_token\""));
+  Finish(exchange, ErrorResponse(status));
+}
+
+absl::StatusOr<Caller> GatewayHandler::Authenticate(const HttpRequestHeader& header) const {
+  if (!options_.verifier.has_value()) return Caller{"", /*backend=*/true};
+  const auto authorization = header[http::field::authorization];
+  return options_.verifier->Verify(absl::string_view(authorization.data(), authorization.size()));
+}
+
+HeaderVerdict GatewayHandler::CheckHeader(const HttpRequestHeader& header) {
+  HeaderVerdict verdict;
+  if (NeedsNoToken(header.method(), routing::SplitRequestTarget(TargetOf(header)).path)) {
+    return verdict;
   }
-  if (std::string allow = routing::AllowHeaderOf(status); !allow.empty()) {
-    response.set(http::field::allow, allow);
+  absl::StatusOr<Caller> caller = Authenticate(header);
+  if (caller.ok()) {
+    verdict.authenticated = true;
+    return verdict;
   }
-  Finish(exchange, std::move(response));
+  // Answered before the body is read, and counted like every answer.
+  metrics_.RequestStarted();
+  HttpResponse refusal = ErrorResponse(caller.status());
+  SetAllowOrigin(AllowedOrigin(std::string(header[http::field::origin])), refusal);
+  metrics_.RequestFinished(kUnmatched, static_cast<int>(refusal.result_int()),
+                           absl::ZeroDuration());
+  verdict.refusal = std::move(refusal);
+  return verdict;
 }
 
 void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
@@ -99,8 +151,7 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
   const HttpRequest& req = exchange->request;
   exchange->allow_origin = AllowedOrigin(std::string(req[http::field::origin]));
   // Views into the request, which the exchange keeps for as long as the target is used.
-  const routing::RequestTarget target =
-      routing::SplitRequestTarget(absl::string_view(req.target().data(), req.target().size()));
+  const routing::RequestTarget target = routing::SplitRequestTarget(TargetOf(req.base()));
 
   if (req.method() == http::verb::options) {
     exchange->route_label = "OPTIONS (CORS preflight)";
@@ -110,9 +161,8 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
     response.set(http::field::access_control_max_age, "600");
     return Finish(exchange, std::move(response));
   }
-  const bool probe = target.path == "/healthz" || target.path == "/readyz" ||
-                     target.path == "/metrics";
-  if (probe && req.method() != http::verb::get && req.method() != http::verb::head) {
+  if (IsProbe(target.path) && req.method() != http::verb::get &&
+      req.method() != http::verb::head) {
     return FinishError(exchange, routing::MethodNotAllowed(std::string(req.method_string()),
                                                            target.path, "GET, HEAD"));
   }
@@ -135,33 +185,56 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
 }
 
 void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
+  // The checks answer on gRPC's threads, in any order; the last one answers the request.
   struct Ready {
-    std::atomic<int> pending{2};
-    std::atomic<bool> all_serving{true};
+    explicit Ready(int checks) : pending(checks) {}
+    absl::Mutex mu;
+    int pending ABSL_GUARDED_BY(mu);
+    std::string problem ABSL_GUARDED_BY(mu);  // the first check's that failed
   };
-  auto ready = std::make_shared<Ready>();
-  auto done = [this, exchange, ready](bool serving) {
-    if (!serving) ready->all_serving = false;
-    if (ready->pending.fetch_sub(1) != 1) return;
-    if (ready->all_serving) return Finish(exchange, JsonResponse(200, "{\"status\":\"ready\"}"));
-    FinishError(exchange, absl::UnavailableError("a backend does not answer"));
+  auto ready = std::make_shared<Ready>(allocator_ != nullptr ? 2 : 1);
+  auto done = [this, exchange, ready](std::string problem) {
+    std::string first_problem;
+    {
+      absl::MutexLock lock(&ready->mu);
+      if (ready->problem.empty()) ready->problem = std::move(problem);
+      if (--ready->pending > 0) return;
+      first_problem = ready->problem;
+    }
+    if (first_problem.empty()) {
+      return Finish(exchange, JsonResponse(200, "{\"status\":\"ready\"}"));
+    }
+    FinishError(exchange, absl::UnavailableError(first_problem));
   };
-  boxes_->CheckHealth(absl::Seconds(2), done);
-  allocator_->CheckHealth(absl::Seconds(2), done);
+  // docker-svc's Host report says whether docker-svc answers and whether its allocator-svc
+  // answers it, so that the gateway needs no connection of its own to allocator-svc. The call
+  // carries no berth-user: the gateway asks as the backend.
+  boxes_->Unary(kHostMethod, box::v1::HostRequest().SerializeAsString(), kReadyTimeout, {},
+                [done](const grpc::Status& status, std::string response) {
+                  box::v1::HostResponse host;
+                  if (!status.ok() || !host.ParseFromString(response)) {
+                    return done("docker-svc does not answer");
+                  }
+                  if (!host.allocator_error().empty()) {
+                    return done(absl::StrCat("docker-svc's allocator: ", host.allocator_error()));
+                  }
+                  done("");
+                });
+  if (allocator_ != nullptr) {
+    allocator_->CheckHealth(kReadyTimeout, [done](bool serving) {
+      done(serving ? "" : "allocator-svc (--allocator) does not answer");
+    });
+  }
 }
 
 void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
                                  const routing::RequestTarget& target) {
   const HttpRequest& req = exchange->request;
-  // The caller first, so that without a valid token no path tells what exists.
-  Caller caller{"", /*backend=*/true};
-  if (options_.verifier.has_value()) {
-    const auto authorization = req[http::field::authorization];
-    absl::StatusOr<Caller> verified = options_.verifier->Verify(
-        absl::string_view(authorization.data(), authorization.size()));
-    if (!verified.ok()) return FinishError(exchange, verified.status());
-    caller = *std::move(verified);
-  }
+  // The caller first, so that without a valid token no path tells what exists. (CheckHeader
+  // verified the token already; this finds it among the verified ones.)
+  absl::StatusOr<Caller> verified = Authenticate(req.base());
+  if (!verified.ok()) return FinishError(exchange, verified.status());
+  const Caller caller = *std::move(verified);
   absl::StatusOr<routing::RouteMatch> match =
       routes_.Match(std::string(req.method_string()), target.path);
   if (!match.ok()) return FinishError(exchange, match.status());
@@ -176,37 +249,13 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
   if (!message.ok()) return FinishError(exchange, message.status());
   CallMetadata metadata;
   if (!caller.backend) metadata[kCallerUserMetadata] = caller.subject;
+  if (route.server_streaming) {
+    return HandleStream(exchange, route, caller, (*message)->SerializeAsString(), metadata);
+  }
   const google::protobuf::Message* prototype =
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(
           route.method->output_type());
   const int success = route.success_status();
-
-  if (route.server_streaming) {
-    HttpResponse head{http::status::ok, 11};
-    head.set(http::field::content_type, "application/x-ndjson");
-    SetAllowOrigin(exchange->allow_origin, head);
-    exchange->writer->StartStream(std::move(head));
-    std::shared_ptr<StreamHandle> stream = boxes_->ServerStream(
-        route.grpc_path, (*message)->SerializeAsString(), metadata,
-        [exchange, prototype](std::string bytes) {
-          std::unique_ptr<google::protobuf::Message> event(prototype->New());
-          if (!event->ParseFromString(bytes)) return;
-          absl::StatusOr<std::string> line = routing::StreamResultLine(*event);
-          if (line.ok()) exchange->writer->Chunk(*std::move(line));
-        },
-        [this, exchange](const grpc::Status& status) {
-          if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-            metrics_.BackendError(boxes_->name(), CodeName(status));
-            exchange->writer->Chunk(routing::StreamErrorLine(common::FromGrpcStatus(status)));
-          }
-          exchange->writer->End();
-          if (!exchange->finished.exchange(true)) {
-            metrics_.RequestFinished(exchange->route_label, 200, absl::Now() - exchange->start);
-          }
-        });
-    exchange->writer->OnClientGone([stream] { stream->Cancel(); });
-    return;
-  }
 
   const absl::Duration timeout = route.rule.timeout_ms() > 0
                                      ? absl::Milliseconds(route.rule.timeout_ms())
@@ -234,6 +283,55 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
                   }
                   Finish(exchange, JsonResponse(success, *std::move(json)));
                 });
+}
+
+void GatewayHandler::HandleStream(std::shared_ptr<Exchange> exchange, const routing::Route& route,
+                                  const Caller& caller, const std::string& request,
+                                  const CallMetadata& metadata) {
+  StreamCap refused_by = StreamCap::kMaxStreams;
+  absl::StatusOr<StreamLimiter::Slot> slot = streams_->Acquire(caller, &refused_by);
+  if (!slot.ok()) {
+    metrics_.StreamRefused(refused_by);
+    return FinishError(exchange, slot.status());
+  }
+  // Held by the stream's last callback, which ends the stream.
+  auto held = std::make_shared<StreamLimiter::Slot>(*std::move(slot));
+  metrics_.StreamOpened();
+  const google::protobuf::Message* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(
+          route.method->output_type());
+  HttpResponse head{http::status::ok, 11};
+  head.set(http::field::content_type, "application/x-ndjson");
+  SetAllowOrigin(exchange->allow_origin, head);
+  exchange->writer->StartStream(std::move(head));
+  // The call's deadline is the token's exp: a stream lives no longer than its credentials.
+  const absl::Time expires = caller.expires;
+  std::shared_ptr<StreamHandle> stream = boxes_->ServerStream(
+      route.grpc_path, request, metadata, expires,
+      [exchange, prototype](std::string bytes) {
+        std::unique_ptr<google::protobuf::Message> event(prototype->New());
+        if (!event->ParseFromString(bytes)) return;
+        absl::StatusOr<std::string> line = routing::StreamResultLine(*event);
+        if (line.ok()) exchange->writer->Chunk(*std::move(line));
+      },
+      [this, exchange, held, expires](const grpc::Status& status) mutable {
+        const bool expired = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+                             expires != absl::InfiniteFuture();
+        if (expired) {
+          exchange->writer->Chunk(routing::StreamErrorLine(
+              absl::UnauthenticatedError("the token expired; watch again with a new one")));
+        } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+          metrics_.BackendError(boxes_->name(), CodeName(status));
+          exchange->writer->Chunk(routing::StreamErrorLine(common::FromGrpcStatus(status)));
+        }
+        exchange->writer->End();
+        held.reset();
+        metrics_.StreamClosed(expired);
+        if (!exchange->finished.exchange(true)) {
+          metrics_.RequestFinished(exchange->route_label, 200, absl::Now() - exchange->start);
+        }
+      });
+  exchange->writer->OnClientGone([stream] { stream->Cancel(); });
 }
 
 }  // namespace berth::gateway

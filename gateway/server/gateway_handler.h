@@ -13,6 +13,7 @@
 #include "gateway/http/http_server.h"
 #include "gateway/routing/route_table.h"
 #include "gateway/server/metrics.h"
+#include "gateway/server/stream_limiter.h"
 
 namespace berth::gateway {
 
@@ -23,25 +24,36 @@ struct GatewayHandlerOptions {
   std::vector<std::string> cors_origins = {"*"};
   // Deadline of a unary call whose route sets none.
   absl::Duration default_timeout = absl::Seconds(10);
+  // How many event streams may be open at once.
+  StreamLimits stream_limits;
 };
 
 // Answers every HTTP request of the gateway:
 //   GET /healthz   200 while the process runs;
-//   GET /readyz    200 when docker-svc and allocator-svc answer a health check, else 503;
+//   GET /readyz    200 when docker-svc answers its Host report and that report says its
+//                  allocator-svc answers too (and, when the gateway was given one, a health
+//                  check of allocator-svc answers), else 503;
 //   GET /metrics   Prometheus text (metrics.h);
 //   OPTIONS        CORS preflight, 204;
-//   anything else  the caller's Bearer JWT is verified first (401 for every path without a
-//                  valid one), then the path is looked up among the routes declared in the
-//                  protos (berth.api.http): translated into one RPC on docker-svc, its answer
-//                  into JSON. An end user's token (no "backend" scope) acts as its subject
-//                  (metadata berth-user), which docker-svc enforces.
+//   anything else  the caller's Bearer JWT is verified from the header, before the body is
+//                  read (401, or 403 for a backend scope its issuer may not grant, for every
+//                  path, and the connection closes), then the path is looked up among the
+//                  routes declared in the protos (berth.api.http): translated into one RPC on
+//                  docker-svc, its answer into JSON. An end user's token (no "backend" scope)
+//                  acts as its subject (metadata berth-user), which docker-svc enforces. An
+//                  event stream counts against StreamLimits (429 over them) and ends, with a
+//                  last error line, when its token's exp passes.
 // Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h.
 // Thread-safe; nothing blocks a server thread.
 class GatewayHandler final : public RequestHandler {
  public:
+  // `allocator` may be null: allocator-svc is then known only through docker-svc.
   GatewayHandler(routing::RouteTable routes, Backend* boxes, Backend* allocator,
                  GatewayHandlerOptions options);
 
+  // Authenticates a request that needs a token; the probes and CORS preflights go through
+  // unauthenticated.
+  HeaderVerdict CheckHeader(const HttpRequestHeader& header) override;
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
   Metrics& metrics() { return metrics_; }
   // From now on a backend call that ends CANCELLED was cut off by the shutdown: its caller is
@@ -52,7 +64,12 @@ class GatewayHandler final : public RequestHandler {
   struct Exchange;
   // `target` views exchange->request's target.
   void HandleRoute(std::shared_ptr<Exchange> exchange, const routing::RequestTarget& target);
+  void HandleStream(std::shared_ptr<Exchange> exchange, const routing::Route& route,
+                    const Caller& caller, const std::string& request,
+                    const CallMetadata& metadata);
   void HandleReady(std::shared_ptr<Exchange> exchange);
+  // Who calls, from the request's Authorization header.
+  absl::StatusOr<Caller> Authenticate(const HttpRequestHeader& header) const;
   void Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response);
   void FinishError(const std::shared_ptr<Exchange>& exchange, const absl::Status& status);
   // The Access-Control-Allow-Origin value for `origin`, or "" when it is not allowed.
@@ -63,6 +80,7 @@ class GatewayHandler final : public RequestHandler {
   Backend* const allocator_;
   const GatewayHandlerOptions options_;
   Metrics metrics_;
+  const std::shared_ptr<StreamLimiter> streams_;
   std::atomic<bool> shutting_down_{false};
 };
 

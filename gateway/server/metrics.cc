@@ -26,6 +26,20 @@ void Metrics::RequestFinished(const std::string& route, int http_status, absl::D
   histogram.sum += seconds;
 }
 
+void Metrics::ConnectionRefused(Refusal why) {
+  (why == Refusal::kMaxConnections ? refused_over_total_ : refused_over_per_ip_)
+      .fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::StreamClosed(bool expired) {
+  streams_open_.fetch_sub(1, std::memory_order_relaxed);
+  if (expired) streams_expired_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::StreamRefused(StreamCap cap) {
+  streams_refused_[static_cast<size_t>(cap)].fetch_add(1, std::memory_order_relaxed);
+}
+
 void Metrics::BackendError(const std::string& backend, const std::string& code) {
   absl::MutexLock lock(&mu_);
   ++backend_errors_[{backend, code}];
@@ -68,6 +82,43 @@ std::string Metrics::Render() const {
     absl::StrAppend(&out, "berth_gateway_backend_errors_total{backend=\"", Label(key.first),
                     "\",code=\"", Label(key.second), "\"} ", count, "\n");
   }
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  absl::StrAppend(
+      &out,
+      "# HELP berth_gateway_connections_open TCP connections held now.\n"
+      "# TYPE berth_gateway_connections_open gauge\nberth_gateway_connections_open ",
+      connections_open_.load(kRelaxed), "\n",
+      "# HELP berth_gateway_connections_refused_total Connections closed as soon as accepted, "
+      "by the cap they were over.\n# TYPE berth_gateway_connections_refused_total counter\n"
+      "berth_gateway_connections_refused_total{cap=\"max_connections\"} ",
+      refused_over_total_.load(kRelaxed), "\n",
+      "berth_gateway_connections_refused_total{cap=\"max_connections_per_ip\"} ",
+      refused_over_per_ip_.load(kRelaxed), "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP berth_gateway_unauthenticated_timeouts_total Connections closed for sending no "
+      "authenticated request in time.\n"
+      "# TYPE berth_gateway_unauthenticated_timeouts_total counter\n"
+      "berth_gateway_unauthenticated_timeouts_total ",
+      unauthenticated_timeouts_.load(kRelaxed), "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP berth_gateway_streams_open Event streams open now.\n"
+      "# TYPE berth_gateway_streams_open gauge\nberth_gateway_streams_open ",
+      streams_open_.load(kRelaxed), "\n",
+      "# HELP berth_gateway_streams_refused_total Event streams refused, by the cap they were "
+      "over.\n# TYPE berth_gateway_streams_refused_total counter\n");
+  for (StreamCap cap : {StreamCap::kMaxStreams, StreamCap::kMaxStreamsPerUser,
+                        StreamCap::kMaxBackendStreams}) {
+    absl::StrAppend(&out, "berth_gateway_streams_refused_total{cap=\"", StreamCapName(cap),
+                    "\"} ", streams_refused_[static_cast<size_t>(cap)].load(kRelaxed), "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "# HELP berth_gateway_streams_expired_total Event streams ended because their token "
+      "expired.\n# TYPE berth_gateway_streams_expired_total counter\n"
+      "berth_gateway_streams_expired_total ",
+      streams_expired_.load(kRelaxed), "\n");
   return out;
 }
 

@@ -31,6 +31,38 @@ TEST(MetricsTest, RendersCountersHistogramsAndTheGauge) {
                               "code=\"UNAVAILABLE\"} 1\n"));
 }
 
+TEST(MetricsTest, RendersConnectionsAndStreams) {
+  Metrics metrics;
+  ConnectionObserver& connections = metrics;
+  connections.ConnectionOpened();
+  connections.ConnectionOpened();
+  connections.ConnectionClosed();
+  connections.ConnectionRefused(ConnectionObserver::Refusal::kMaxConnections);
+  connections.ConnectionRefused(ConnectionObserver::Refusal::kMaxConnectionsPerClient);
+  connections.ConnectionRefused(ConnectionObserver::Refusal::kMaxConnectionsPerClient);
+  connections.UnauthenticatedConnectionTimedOut();
+  metrics.StreamOpened();
+  metrics.StreamOpened();
+  metrics.StreamOpened();
+  metrics.StreamClosed(/*expired=*/true);
+  metrics.StreamRefused(StreamCap::kMaxStreamsPerUser);
+  const std::string text = metrics.Render();
+  EXPECT_THAT(text, HasSubstr("# TYPE berth_gateway_connections_open gauge\n"
+                              "berth_gateway_connections_open 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("berth_gateway_connections_refused_total{cap=\"max_connections\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_connections_refused_total"
+                              "{cap=\"max_connections_per_ip\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_unauthenticated_timeouts_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_streams_open 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_streams_refused_total{cap=\"max_streams\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("berth_gateway_streams_refused_total{cap=\"max_streams_per_user\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("berth_gateway_streams_refused_total{cap=\"max_backend_streams\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("berth_gateway_streams_expired_total 1\n"));
+}
+
 TEST(MetricsTest, LabelValuesAreEscaped) {
   Metrics metrics;
   metrics.RequestStarted();

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/daemon.h"
 #include "common/status_macros.h"
+#include "gateway/server/file_limit.h"
 #include "gateway/server/gateway_handler.h"
 #include "gateway/tls/certificate.h"
 #include "spdlog/spdlog.h"
@@ -51,6 +52,23 @@ absl::Status ConfigureTls(boost::asio::ssl::context& tls, const Certificate& cer
 
 void Notify(const char* state) { sd_notify(0, state); }
 
+// INVALID_ARGUMENT naming the flag when a cap or deadline could not work.
+absl::Status CheckLimits(const GatewayConfig& config) {
+  if (config.max_connections < 1 || config.max_connections_per_ip < 1) {
+    return absl::InvalidArgumentError(
+        "--max_connections and --max_connections_per_ip must be at least 1");
+  }
+  if (config.stream_limits.per_user < 1 || config.stream_limits.backend < 1 ||
+      config.stream_limits.total < 1) {
+    return absl::InvalidArgumentError(
+        "--max_streams, --max_streams_per_user and --max_backend_streams must be at least 1");
+  }
+  if (config.unauthenticated_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--unauthenticated_timeout must be positive");
+  }
+  return absl::OkStatus();
+}
+
 // The shutdown, in order: no new connections and idle ones closed; event streams ended (their
 // clients get the stream's last chunk); requests already received answered within `grace`;
 // calls still running then cancelled (their clients get an error answer); every backend
@@ -82,6 +100,11 @@ void StopServing(absl::Duration grace, HttpServer& server, GatewayHandler& handl
 
 absl::Status RunGateway(const GatewayConfig& config) {
   common::PrepareDaemonProcess();
+  RETURN_IF_ERROR(CheckLimits(config));
+  ASSIGN_OR_RETURN(const uint64_t file_limit,
+                   RaiseFileLimitFor(static_cast<uint64_t>(config.max_connections)));
+  spdlog::info("up to {} connections ({} per client IP); {} file descriptors",
+               config.max_connections, config.max_connections_per_ip, file_limit);
   ASSIGN_OR_RETURN(Certificate certificate, GetCertificate(config));
   spdlog::info("TLS certificate SHA-256 fingerprint {}", certificate.fingerprint);
   boost::asio::ssl::context tls(boost::asio::ssl::context::tls_server);
@@ -91,12 +114,14 @@ absl::Status RunGateway(const GatewayConfig& config) {
   GatewayHandlerOptions options;
   options.cors_origins = config.cors_origins;
   options.default_timeout = config.request_timeout;
+  options.stream_limits = config.stream_limits;
   if (config.insecure_no_auth) {
     spdlog::warn("*** --insecure_no_auth: every caller may do everything; development only ***");
   } else {
     ASSIGN_OR_RETURN(JwtConfig jwt,
                      LoadJwtConfig(config.jwt_public_key, config.jwt_hs256_secret_file,
-                                   config.jwt_issuer, config.jwt_audiences));
+                                   config.jwt_issuer, config.jwt_audiences,
+                                   config.jwt_backend_issuer));
     ASSIGN_OR_RETURN(JwtVerifier verifier, JwtVerifier::Create(std::move(jwt), &clock));
     options.verifier.emplace(std::move(verifier));
   }
@@ -104,14 +129,23 @@ absl::Status RunGateway(const GatewayConfig& config) {
       box::v1::Box::descriptor()->file()->FindServiceByName("Boxes");
   ASSIGN_OR_RETURN(routing::RouteTable routes, routing::RouteTable::Create({boxes_service}));
   Backend boxes("docker-svc", config.boxes);
-  Backend allocator("allocator-svc", config.allocator);
-  GatewayHandler handler(std::move(routes), &boxes, &allocator, std::move(options));
+  std::unique_ptr<Backend> allocator;
+  if (!config.allocator.empty()) {
+    allocator = std::make_unique<Backend>("allocator-svc", config.allocator);
+  }
+  std::vector<Backend*> backends = {&boxes};
+  if (allocator != nullptr) backends.push_back(allocator.get());
+  GatewayHandler handler(std::move(routes), &boxes, allocator.get(), std::move(options));
 
   HttpServerOptions server_options;
   server_options.address = config.http_address;
   server_options.port = config.http_port;
   server_options.threads = config.threads;
   server_options.max_body_bytes = config.max_body_bytes;
+  server_options.max_connections = config.max_connections;
+  server_options.max_connections_per_client = config.max_connections_per_ip;
+  server_options.unauthenticated_timeout = config.unauthenticated_timeout;
+  server_options.observer = &handler.metrics();
   ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
                    HttpServer::Start(server_options, &tls, &handler));
   spdlog::info("gateway serving https on {}:{}", config.http_address, server->port());
@@ -131,8 +165,10 @@ absl::Status RunGateway(const GatewayConfig& config) {
   }
   spdlog::info("gateway stopping on signal {}", signal_number);
   Notify("STOPPING=1");
-  StopServing(config.shutdown_grace, *server, handler, {&boxes, &allocator});
-  if (!boxes.WaitIdle(absl::Now()) || !allocator.WaitIdle(absl::Now())) {
+  StopServing(config.shutdown_grace, *server, handler, backends);
+  bool idle = true;
+  for (Backend* backend : backends) idle = backend->WaitIdle(absl::Now()) && idle;
+  if (!idle) {
     // A callback still due would use what is destroyed here, or static objects destroyed by a
     // normal exit: end the process now, with nothing destroyed.
     spdlog::warn("backend calls still unfinished at exit; exiting at once");
