@@ -508,7 +508,11 @@ ContainerSpec BaselineSpec(const boxv1::AppProfile& profile,
                            const docker::internal::BoxRecord& record, const std::string& dir,
                            const std::string& tag) {
   ContainerSpec spec = docker::ContainerSpecFor(
-      profile, record, std::filesystem::path(dir).parent_path().string(), dir);
+      profile, record, std::filesystem::path(dir).parent_path().string());
+  // The baseline's mapping files are written before it starts, so they are a bind of a
+  // directory of the bench's instead of the box's own tmpfs volume.
+  spec.tmpfs_volumes.clear();
+  spec.binds.push_back(absl::StrCat(dir, ":", profile.mappings_dir()));
   spec.name = record.box().box_id();
   std::map<std::string, std::string> labels;
   for (const auto& [key, value] : spec.labels) {
@@ -552,17 +556,20 @@ class Bench {
     if (!reserved.ok()) Die(absl::StrCat("reserve for ", id, ": ", reserved.status().ToString()));
     const Clock::time_point t1 = Clock::now();
     const allocator::v1::Lease& lease = reserved->lease();
-    absl::StatusOr<docker::MappingDir> dir = docker::MappingDir::Create(host_.baseline_dir(), id);
-    if (!dir.ok()) Die(absl::StrCat("mapping dir ", id, ": ", dir.status().ToString()));
+    const std::string dir_path = absl::StrCat(host_.baseline_dir(), "/", id);
+    std::error_code made;
+    std::filesystem::create_directories(dir_path, made);
+    if (made) Die(absl::StrCat("mapping dir ", id, ": ", made.message()));
+    const docker::MappingDir dir(dir_path);
     docker::StartupParams params;
     params.tty = lease.tty();
     params.gpu_index = lease.gpu_index();
     params.ports.assign(lease.ports().begin(), lease.ports().end());
-    if (absl::Status written = dir->WriteStartupParams(params); !written.ok()) {
+    if (absl::Status written = dir.WriteStartupParams(params); !written.ok()) {
       Die(absl::StrCat("mapping files ", id, ": ", written.ToString()));
     }
     const Clock::time_point t2 = Clock::now();
-    b.dir = dir->path();
+    b.dir = dir.path();
     b.reserve_ms = Millis(t1 - t0);
     b.files_ms = Millis(t2 - t1);
 

@@ -1,12 +1,14 @@
 # The Debian package: `cpack -G DEB` in the build directory makes berth_<version>_amd64.deb
 # (scripts/build-deb.sh). It installs the three daemons and berthctl, their systemd units and
-# target, the flag files and the example app profile under /etc/berth (conffiles), and runs
+# target, /run/berth's tmpfiles.d entry, the flag files and the example app profile under
+# /etc/berth (conffiles), and runs
 # deploy/debian/{postinst,prerm,postrm}.
 include(GNUInstallDirs)
 
 install(FILES deploy/systemd/berth.target deploy/systemd/berth-allocator.service
               deploy/systemd/berth-docker.service deploy/systemd/berth-gateway.service
         DESTINATION lib/systemd/system)
+install(FILES deploy/tmpfiles/berth.conf DESTINATION lib/tmpfiles.d)
 install(FILES deploy/etc/allocator.flags deploy/etc/docker-svc.flags deploy/etc/gateway.flags
         DESTINATION /etc/berth)
 install(FILES deploy/apps/test-box.textproto DESTINATION /etc/berth/apps)

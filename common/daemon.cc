@@ -242,7 +242,7 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, const UnixSocketCl
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   for (const std::string& name : options.service_names) health->SetServingStatus(name, true);
 
-  absl::Status ready = claim.RestrictMode();
+  absl::Status ready = claim.RestrictMode(options.socket_group);
   if (ready.ok()) ready = CheckServing(listen);
   if (!ready.ok()) {
     server->Shutdown();

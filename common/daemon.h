@@ -37,6 +37,9 @@ int WaitForStopSignal(absl::Duration timeout);
 struct ServeOptions {
   // Name used in logs and in systemd's STATUS=.
   std::string name;
+  // The group that may connect to the socket (see UnixSocketClaim::RestrictMode); empty: the
+  // process's own.
+  std::string socket_group;
   // Services to register (not owned; they must outlive the call), and the full names under
   // which the health service reports them.
   std::vector<grpc::Service*> services;
@@ -54,7 +57,7 @@ struct ServeOptions {
 //   - serves on the socket the caller claimed (see UnixSocketClaim; claim it before opening
 //     any state, so that a second instance touches nothing) with the health service and
 //     server reflection on;
-//   - sets the socket mode to 0660, checks that a health call over the socket succeeds, and
+//   - gives the socket to `socket_group` with mode 0660, checks that a health call over the socket succeeds, and
 //     only then sends READY=1 to systemd;
 //   - when the service manager asks for it (WATCHDOG_USEC), sends WATCHDOG=1 every half period
 //     while `liveness` is OK;

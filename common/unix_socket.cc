@@ -1,6 +1,7 @@
 #include "common/unix_socket.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -104,7 +106,22 @@ UnixSocketClaim::~UnixSocketClaim() {
   close(lock_fd_);
 }
 
-absl::Status UnixSocketClaim::RestrictMode() const {
+absl::Status UnixSocketClaim::RestrictMode(const std::string& group) const {
+  if (!group.empty()) {
+    struct group entry {};
+    struct group* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("socket group ", group, " does not exist"));
+    }
+    if (chown(path_.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
+      return absl::FailedPreconditionError(ErrnoMessage(
+          absl::StrCat("give ", path_, " to group ", group, " (the daemon must be in it)"),
+          errno));
+    }
+  }
   if (chmod(path_.c_str(), 0660) != 0) {
     return absl::InternalError(ErrnoMessage(absl::StrCat("chmod 0660 ", path_), errno));
   }

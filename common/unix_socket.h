@@ -31,8 +31,11 @@ class UnixSocketClaim {
 
   const std::string& path() const { return path_; }
 
-  // Sets the socket's mode to 0660 once the server has created it.
-  absl::Status RestrictMode() const;
+  // Once the server has created the socket: gives it to `group` (by name; empty: the
+  // process's group), so that only that group's members (and the owner) may connect, and sets
+  // its mode to 0660. FAILED_PRECONDITION names a group that does not exist or that the
+  // process may not give files to (it must be one of its groups).
+  absl::Status RestrictMode(const std::string& group = "") const;
 
  private:
   UnixSocketClaim(std::string path, int lock_fd) : path_(std::move(path)), lock_fd_(lock_fd) {}

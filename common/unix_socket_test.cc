@@ -1,5 +1,6 @@
 #include "common/unix_socket.h"
 
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -109,6 +110,24 @@ TEST(UnixSocketClaimTest, RestrictModeMakesTheSocket0660AndReleaseRemovesIt) {
     EXPECT_EQ(st.st_mode & 0777, 0660u);
   }
   EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+TEST(UnixSocketClaimTest, RestrictModeGivesTheSocketToItsGroup) {
+  TempDir dir;
+  const std::string path = dir.File("a.sock");
+  ASSERT_OK_AND_ASSIGN(UnixSocketClaim claim, UnixSocketClaim::Claim("unix:" + path));
+  BoundSocket server(path, /*listen=*/true);
+  ASSERT_TRUE(server.ok());
+  // A group of this process's (its primary one), by name.
+  struct group* own = getgrgid(getegid());
+  ASSERT_NE(own, nullptr);
+  ASSERT_THAT(claim.RestrictMode(own->gr_name), IsOk());
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, getegid());
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_THAT(claim.RestrictMode("no-such-group-berth"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not exist")));
 }
 
 }  // namespace

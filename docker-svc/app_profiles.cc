@@ -24,6 +24,8 @@ constexpr uint32_t kDefaultReadinessTimeoutSeconds = 20;
 constexpr uint32_t kDefaultStopGraceSeconds = 10;
 constexpr uint32_t kDefaultConfigTimeoutSeconds = 90;
 constexpr int kMaxPorts = 64;
+constexpr uint64_t kMinMappingDirBytes = 2 << 20;
+constexpr uint64_t kMinDiskLimitBytes = 1 << 20;
 
 // Collects the problems of one file, each with the line of the field it is about.
 class Problems {
@@ -204,17 +206,28 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
     }
   }
   CheckStringMap(profile, "tmpfs", top,
-                 [](const std::string& path) {
-                   return IsAbsolutePath(path) ? "" : "must be an absolute path without ':'";
+                 [&mappings_dir](const std::string& path) {
+                   if (!IsAbsolutePath(path)) return "must be an absolute path without ':'";
+                   return path == mappings_dir ? "is the mapping directory" : "";
                  },
                  problems);
+  if (profile.mapping_dir_bytes() != 0 && profile.mapping_dir_bytes() < kMinMappingDirBytes) {
+    problems->At(top, profile, "mapping_dir_bytes", -1,
+                 absl::StrCat("must be 0 (", kDefaultMappingDirBytes >> 20, " MiB) or at least ",
+                              kMinMappingDirBytes >> 20, " MiB"));
+  }
+  if (profile.disk_limit_bytes() != 0 && profile.disk_limit_bytes() < kMinDiskLimitBytes) {
+    problems->At(top, profile, "disk_limit_bytes", -1,
+                 absl::StrCat("must be 0 (no limit) or at least ", kMinDiskLimitBytes >> 20,
+                              " MiB"));
+  }
   if (profile.cpus() < 0) problems->At(top, profile, "cpus", -1, "must not be negative");
   if (profile.pids_limit() < 0) problems->At(top, profile, "pids_limit", -1, "must not be negative");
   const std::string& marker = profile.readiness_marker();
   if (!marker.empty() && (absl::StrContains(marker, "/") || marker == "." || marker == ".." ||
-                          marker == ".paramsReady")) {
+                          marker == ".paramsReady" || marker == kShutdownRequestFile)) {
     problems->At(top, profile, "readiness_marker", -1,
-                 "must be a plain file name other than .paramsReady");
+                 "must be a plain file name other than .paramsReady and shutdown");
   }
   if (!profile.aes_key_env().empty() && !IsEnvName(profile.aes_key_env())) {
     problems->At(top, profile, "aes_key_env", -1, "is not an environment variable name");
@@ -223,6 +236,7 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
 
 void FillDefaults(box::v1::AppProfile* profile) {
   if (profile->mappings_dir().empty()) profile->set_mappings_dir(kDefaultMappingsDir);
+  if (profile->mapping_dir_bytes() == 0) profile->set_mapping_dir_bytes(kDefaultMappingDirBytes);
   if (profile->readiness_timeout_seconds() == 0) {
     profile->set_readiness_timeout_seconds(kDefaultReadinessTimeoutSeconds);
   }

@@ -10,6 +10,12 @@
 
 namespace berth::docker {
 
+// The file a box writes into its mapping directory to be stopped.
+inline constexpr char kShutdownRequestFile[] = "shutdown";
+// The size of a box's mapping directory when its profile does not set one: room for the
+// largest client config.json and the box's own markers.
+inline constexpr uint64_t kDefaultMappingDirBytes = 4 << 20;
+
 // The app profiles a host serves, loaded once at start. Immutable; thread-safe to read.
 class AppCatalog {
  public:

@@ -63,6 +63,42 @@ absl::Status StopLeftToRestart() {
   return absl::UnavailableError("docker-svc is shutting down; the restart finishes the stop");
 }
 
+// A Stop's reason reaches events and logs: short printable text only.
+constexpr size_t kMaxReasonLength = 200;
+
+absl::Status ValidateReason(const std::string& reason) {
+  if (reason.size() > kMaxReasonLength) {
+    return absl::InvalidArgumentError(absl::StrCat("reason is ", reason.size(),
+                                                   " characters long; at most ",
+                                                   kMaxReasonLength, " are allowed"));
+  }
+  for (char c : reason) {
+    if (c < 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError("reason may hold only printable ASCII characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The limits of UserLimits on an end user's create; fills in the default TTL.
+absl::Status ApplyUserLimits(const UserLimits& limits, box::v1::CreateRequest& request) {
+  if (!request.box_id().empty()) {
+    return absl::InvalidArgumentError(
+        "box_id: end users do not choose box ids; each create gets a new one");
+  }
+  const absl::Duration ttl = FromDuration(request.ttl());
+  if (ttl > limits.max_ttl) {
+    return absl::InvalidArgumentError(absl::StrCat("ttl: at most ",
+                                                   absl::FormatDuration(limits.max_ttl),
+                                                   " for a user's box"));
+  }
+  if (ttl == absl::ZeroDuration()) {
+    *request.mutable_ttl() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(limits.default_ttl));
+  }
+  return absl::OkStatus();
+}
+
 bool Matches(const Box& box, const box::v1::ListRequest& filter) {
   return (filter.state() == box::v1::BOX_STATE_UNSPECIFIED || box.state() == filter.state()) &&
          (filter.app().empty() || box.app() == filter.app()) &&
@@ -119,6 +155,7 @@ void BoxManager::Start() {
   event_feed_->Start();
   readiness_thread_ = std::thread([this] { ReadinessLoop(); });
   tick_thread_ = std::thread([this] { TickLoop(); });
+  disk_thread_ = std::thread([this] { DiskLoop(); });
   bool draining = false;
   {
     absl::MutexLock lock(&mu_);
@@ -136,12 +173,13 @@ void BoxManager::Shutdown() {
   event_feed_.reset();
   if (readiness_thread_.joinable()) readiness_thread_.join();
   if (tick_thread_.joinable()) tick_thread_.join();
+  if (disk_thread_.joinable()) disk_thread_.join();
   // Finishes the teardowns under way; later ones are left to the restart's recovery.
   if (teardowns_ != nullptr) teardowns_->Stop();
 }
 
-std::string BoxManager::MappingPath(const std::string& box_id) const {
-  return MappingDir::PathOf(options_.boxes_dir, box_id);
+MappingDir BoxManager::DirOf(const internal::BoxRecord& record) {
+  return MappingDir(record.mapping_dir(), /*own_filesystem=*/!record.mapping_volume().empty());
 }
 
 void BoxManager::Publish(BoxEvent::Kind kind, const Box& box, const BoxEvent* end) {
@@ -156,11 +194,13 @@ void BoxManager::Publish(BoxEvent::Kind kind, const Box& box, const BoxEvent* en
 // ---- Create ----------------------------------------------------------------------------------
 
 absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
-    const box::v1::CreateRequest& given) {
+    const box::v1::CreateRequest& given, Requester requester) {
   const box::v1::AppProfile* profile = catalog_->Find(given.app());
   RETURN_IF_ERROR(
       ValidateCreateRequest(given, profile, absl::StrJoin(catalog_->names(), ", ")));
   box::v1::CreateRequest request = given;
+  const bool by_end_user = requester == Requester::kEndUser;
+  if (by_end_user) RETURN_IF_ERROR(ApplyUserLimits(options_.user_limits, request));
   if (request.box_id().empty()) request.set_box_id(NewBoxId());
   const std::string box_id = request.box_id();
 
@@ -205,6 +245,19 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
     if (!response.has_box() && draining_) {
       return absl::UnavailableError("draining: this host takes no new boxes");
     }
+    if (!response.has_box() && by_end_user) {
+      // Counted and claimed under one lock: concurrent creates cannot pass the quota together.
+      const int limit = options_.user_limits.max_boxes_per_user;
+      const int held = static_cast<int>(
+          std::count_if(boxes_.begin(), boxes_.end(), [&](const auto& box) {
+            return box.second->record.box().user_id() == request.user_id();
+          }));
+      if (held >= limit) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "user ", request.user_id(), " has ", held, " boxes on this host; at most ", limit,
+            " per user (stop one first)"));
+      }
+    }
     if (!response.has_box()) {
       entry->profile = profile;
       internal::BoxRecord& record = entry->record;
@@ -221,6 +274,7 @@ absl::StatusOr<box::v1::CreateResponse> BoxManager::CreateBox(
       *box.mutable_created_at() = ToTimestamp(clock_->Now());
       *box.mutable_ttl() = request.ttl();
       if (!profile->aes_key_env().empty()) record.set_aes_key(NewAesKey());
+      record.set_created_by_user(by_end_user);
       boxes_[box_id] = entry;
       pending_releases_.erase(box_id);  // an old release must not free the new lease
     }
@@ -294,20 +348,7 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
   box.set_gpu_index(lease->gpu_index());
   *box.mutable_ports() = lease->ports();
 
-  progress.directory_made = true;
-  absl::StatusOr<MappingDir> dir = MappingDir::Create(options_.boxes_dir, box_id);
-  if (!dir.ok()) return StepError(box_id, "write the mapping files", dir.status());
-  StartupParams params;
-  params.tty = box.tty();
-  params.gpu_index = box.gpu_index();
-  params.ports.assign(box.ports().begin(), box.ports().end());
-  if (!box.session_id().empty()) params.session_id = box.session_id();
-  params.dpi = box.dpi();
-  if (absl::Status written = dir->WriteStartupParams(params); !written.ok()) {
-    return StepError(box_id, "write the mapping files", written);
-  }
-
-  const ContainerSpec spec = ContainerSpecFor(profile, record, options_.boxes_dir, dir->path());
+  const ContainerSpec spec = ContainerSpecFor(profile, record, options_.boxes_dir);
   progress.create_attempted = true;
   absl::StatusOr<std::string> container_id = docker_->CreateContainer(spec);
   if (!container_id.ok()) {
@@ -332,6 +373,35 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
   }
   if (absl::Status started = docker_->StartContainer(*container_id); !started.ok()) {
     return StepError(box_id, "docker start", started);
+  }
+
+  // The mapping directory is the container's own tmpfs, mounted while it runs: its files are
+  // written now, and the box waits for `.paramsReady` (Whist's protocol).
+  absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(*container_id);
+  if (!info.ok()) return StepError(box_id, "find the mapping directory", info.status());
+  std::optional<MountPoint> mount = MappingMountOf(*info, profile.mappings_dir());
+  if (!mount.has_value()) {
+    return StepError(box_id, "find the mapping directory",
+                     absl::InternalError(absl::StrCat("the container has no mount at ",
+                                                      profile.mappings_dir())));
+  }
+  const std::string mapping_dir = mount->source;
+  record.set_mapping_dir(mapping_dir);
+  record.set_mapping_volume(mount->name);
+  {
+    absl::MutexLock lock(&mu_);
+    entry->record.set_mapping_dir(mapping_dir);
+    entry->record.set_mapping_volume(mount->name);
+  }
+  StartupParams params;
+  params.tty = box.tty();
+  params.gpu_index = box.gpu_index();
+  params.ports.assign(box.ports().begin(), box.ports().end());
+  if (!box.session_id().empty()) params.session_id = box.session_id();
+  params.dpi = box.dpi();
+  if (absl::Status written = DirOf(record).WriteStartupParams(params);
+      !written.ok()) {
+    return StepError(box_id, "write the mapping files", written);
   }
 
   const absl::Time now = clock_->Now();
@@ -361,15 +431,11 @@ void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& pro
     }
   }
   if (!container_id.empty()) {
+    // With its volumes: the mapping directory goes with it.
     absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
                                                     /*remove_volumes=*/true);
     if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
       // The resync removes it later: it carries Berth's labels but no box.
-      spdlog::error("[box {}] undo: {}", box_id, removed.ToString());
-    }
-  }
-  if (progress.directory_made) {
-    if (absl::Status removed = MappingDir::RemoveFor(options_.boxes_dir, box_id); !removed.ok()) {
       spdlog::error("[box {}] undo: {}", box_id, removed.ToString());
     }
   }
@@ -465,6 +531,7 @@ void BoxManager::Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher) {
 
 absl::StatusOr<Box> BoxManager::StopBox(const std::string& box_id, const std::string& reason) {
   RETURN_IF_ERROR(common::ValidateBoxId(box_id));
+  RETURN_IF_ERROR(ValidateReason(reason));
   std::optional<absl::Duration> grace;
   {
     absl::MutexLock lock(&mu_);
@@ -533,6 +600,13 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
     Publish(BoxEvent::KIND_CHANGED, box);
   }
   const std::string container_id = before.container_id();
+  std::string before_mapping_dir;
+  std::string before_mapping_volume;
+  {
+    absl::MutexLock lock(&mu_);
+    before_mapping_dir = entry->record.mapping_dir();
+    before_mapping_volume = entry->record.mapping_volume();
+  }
   spdlog::info("[box {}] ending: {}", box_id, reason);
 
   if (stop_grace.has_value()) {
@@ -568,9 +642,10 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
     return StopLeftToRestart();
   }
   if (removed_by_others && reason == "died") final_reason = "removed";
-  if (absl::Status gone = MappingDir::RemoveFor(options_.boxes_dir, box_id); !gone.ok()) {
-    spdlog::error("[box {}] {}", box_id, gone.ToString());
-  }
+  // The mapping directory went with the container's volumes, or goes now (an old box's is a
+  // directory of boxes_dir).
+  RemoveMappingVolume(box_id, before_mapping_volume);
+  RemoveLegacyMappingDir(box_id, before_mapping_dir);
   if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
     spdlog::error("[box {}] {}", box_id, deleted.ToString());
   }
@@ -680,19 +755,23 @@ void BoxManager::OnDockerEvent(const Event& event) {
 
 void BoxManager::ReadinessLoop() {
   while (true) {
-    std::vector<std::pair<std::string, std::string>> waiting;  // box id, marker path
+    struct Waiting {
+      std::string box_id;
+      MappingDir dir;
+      std::string marker;
+    };
+    std::vector<Waiting> waiting;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.readiness_poll_interval);
       if (stopping_) return;
       for (const auto& [box_id, entry] : boxes_) {
         if (entry->phase != Phase::kLive || entry->record.box().has_ready_at()) continue;
-        waiting.emplace_back(box_id, absl::StrCat(MappingPath(box_id), "/",
-                                                  entry->profile->readiness_marker()));
+        waiting.push_back({box_id, DirOf(entry->record), entry->profile->readiness_marker()});
       }
     }
-    for (const auto& [box_id, marker] : waiting) {
-      if (access(marker.c_str(), F_OK) == 0) MarkReady(box_id);
+    for (const Waiting& box : waiting) {
+      if (box.dir.Has(box.marker)) MarkReady(box.box_id);
     }
     if (++readiness_rounds_ % kShutdownCheckRounds == 0) CheckShutdownRequests();
   }

@@ -24,6 +24,7 @@
 #include "docker-svc/docker_client.h"
 #include "docker-svc/docker_event_feed.h"
 #include "docker-svc/lease_client.h"
+#include "docker-svc/mapping_dir.h"
 #include "docker-svc/watch_hub.h"
 #include "docker-svc/worker_pool.h"
 
@@ -31,6 +32,19 @@ namespace berth::docker {
 
 // The file in the boxes directory that marks a draining host (kept across restarts).
 inline constexpr char kDrainingMarkerFile[] = ".draining";
+
+// What end users (not the backend) may ask of a host.
+struct UserLimits {
+  // Boxes one user may have at once (any state, however made); a create beyond is refused.
+  int max_boxes_per_user = 3;
+  // The TTL of an end user's box that asks for none, and the longest it may ask for.
+  absl::Duration default_ttl = absl::Hours(1);
+  absl::Duration max_ttl = absl::Hours(12);
+};
+
+// Who asks for a box: the backend (the webserver, an operator) or an end user, whose creates
+// get a box id made by docker-svc and are bound by UserLimits.
+enum class Requester { kBackend, kEndUser };
 
 struct BoxManagerOptions {
   // Mapping directories live in <boxes_dir>/<box_id>/, records in <boxes_dir>/.records/.
@@ -43,6 +57,9 @@ struct BoxManagerOptions {
   absl::Duration tick_interval = absl::Seconds(1);
   // Threads that tear down boxes whose end was noticed by an event, a TTL or a resync.
   int teardown_threads = 4;
+  // How often boxes whose app sets disk_limit_bytes have their writable layers measured.
+  absl::Duration disk_check_interval = absl::Seconds(10);
+  UserLimits user_limits;
 };
 
 // Every box on the host, from its create to its end: the lease, the mapping directory, the
@@ -80,13 +97,19 @@ class BoxManager {
   // UNAVAILABLE/DEADLINE_EXCEEDED (Docker or the allocator unreachable), and for
   // wait_for_ready DEADLINE_EXCEEDED (not ready in time; the box is stopped) or ABORTED (the
   // box ended first). Messages name the step that failed.
-  absl::StatusOr<box::v1::CreateResponse> CreateBox(const box::v1::CreateRequest& request);
+  // An end user's create (its user_id is the user's) may not name a box id (INVALID_ARGUMENT:
+  // one is made, so that no user can take the id of another's box), gets the default TTL when
+  // it asks for none and at most max_ttl (INVALID_ARGUMENT beyond), and RESOURCE_EXHAUSTED when
+  // the user has max_boxes_per_user boxes already.
+  absl::StatusOr<box::v1::CreateResponse> CreateBox(const box::v1::CreateRequest& request,
+                                                    Requester requester = Requester::kBackend);
   // NOT_FOUND unless the box's container runs.
   absl::StatusOr<box::v1::Box> GetBox(const std::string& box_id) const;
   std::vector<box::v1::Box> ListBoxes(const box::v1::ListRequest& request) const;
   // SIGTERM, the profile's stop grace, SIGKILL, then cleanup; returns once the box is gone,
   // with the box as it was when the stop began. A box already stopping is waited for.
-  // NOT_FOUND for a box that does not exist.
+  // NOT_FOUND for a box that does not exist; INVALID_ARGUMENT for a reason of over 200
+  // characters or with characters other than printable ASCII (it reaches logs and events).
   absl::StatusOr<box::v1::Box> StopBox(const std::string& box_id, const std::string& reason);
 
   // A watcher that first gets a KIND_SNAPSHOT event per box and KIND_SNAPSHOT_DONE, then every
@@ -149,6 +172,8 @@ class BoxManager {
     bool claiming = false;
     // A SetConfig is writing config.json; others with the same config wait for it.
     bool config_writing = false;
+    // Its mapping directory was found detached from the host (and the box left running).
+    bool detached_reported = false;
 
     // A live WAITING box with no user that nothing is taking or ending: what an Assign may
     // claim and a drain stops.
@@ -162,7 +187,6 @@ class BoxManager {
   struct CreateProgress {
     bool recorded = false;
     bool reserve_attempted = false;
-    bool directory_made = false;
     bool create_attempted = false;
     std::string container_id;
   };
@@ -198,6 +222,10 @@ class BoxManager {
 
   void OnDockerEvent(const Event& event);
   void ReadinessLoop();
+  // Every disk_check_interval: stops boxes whose writable layer outgrew their app's
+  // disk_limit_bytes (reason "disk").
+  void DiskLoop();
+  void CheckDiskUse();
   void TickLoop();
   void Tick();
   void MarkReady(const std::string& box_id);
@@ -225,19 +253,38 @@ class BoxManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetDraining(bool draining);
   absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
-  // Removes a container (forced) and the box's directory and record: what a box that is not
-  // adopted at recovery left behind. Its lease goes with the reconcile that follows.
+  // Removes a container (forced, with its volumes: the mapping directory) and the box's record:
+  // what a box that is not adopted at recovery left behind. Its lease goes with the reconcile
+  // that follows.
   void RemoveLeftovers(const std::string& box_id, const std::string& container_id);
+  // Of `running` (box id, directory: boxes whose containers run), ends those whose mapping
+  // directory a restart of the Docker engine unmounted from the host, unless they are RUNNING
+  // (their session is made; they run on without it).
+  void EndBoxesWithDetachedDirectories(
+      const std::vector<std::pair<std::string, MappingDir>>& running);
+  // Removes what no box of this docker-svc uses: mapping volumes whose container is gone
+  // (removed by someone without its volumes) and, in boxes_dir, directories of the layout
+  // before mapping directories were volumes. Never follows a link.
+  void RemoveUnusedMappingDirs();
+  // Removes the volume that was the box's mapping directory, if Docker did not with its
+  // container; failures are left to the resync's sweep of unused volumes.
+  void RemoveMappingVolume(const std::string& box_id, const std::string& volume);
+  // The legacy mapping directory <boxes_dir>/<box_id> of a box made before mapping directories
+  // were volumes, if `mapping_dir` is that; a no-op otherwise.
+  void RemoveLegacyMappingDir(const std::string& box_id, const std::string& mapping_dir);
   std::optional<internal::BoxRecord> RecordFromContainer(const std::string& box_id,
                                                          const ContainerInfo& info) const;
   void Adopt(internal::BoxRecord record) ABSL_LOCKS_EXCLUDED(mu_);
+  // The box's mapping directory as its record names it.
+  static MappingDir DirOf(const internal::BoxRecord& record);
+  // Where in the box its mapping directory is mounted (its profile's mappings_dir).
+  std::string MappingsDirOf(const internal::BoxRecord& record) const;
   // The label filter of this docker-svc's box containers.
   std::vector<std::string> OwnedBoxesFilter() const;
 
   // With mu_ held.
   void Publish(box::v1::BoxEvent::Kind kind, const box::v1::Box& box,
                const box::v1::BoxEvent* end = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string MappingPath(const std::string& box_id) const;
 
   const BoxManagerOptions options_;
   const AppCatalog* const catalog_;
@@ -270,6 +317,7 @@ class BoxManager {
   std::unique_ptr<DockerEventFeed> event_feed_;
   std::thread readiness_thread_;
   std::thread tick_thread_;
+  std::thread disk_thread_;
 };
 
 }  // namespace berth::docker

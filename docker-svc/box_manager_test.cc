@@ -46,9 +46,11 @@ TEST_F(BoxManagerTest, CreateLeasesWritesFilesThenCreatesBindsAndStarts) {
   EXPECT_EQ(box.ports(0).host_port(), 20000u);
   EXPECT_FALSE(box.container_id().empty());
   EXPECT_THAT(leases_.calls(), ElementsAre("reserve b1", "bind b1"));
-  EXPECT_THAT(docker_.calls(), ElementsAre("create berth-b1", absl::StrCat("start ", box.container_id())));
+  // The mapping directory is the container's own volume: found once it runs, then written.
+  EXPECT_THAT(docker_.calls(), ElementsAre("create berth-b1", absl::StrCat("start ", box.container_id()),
+                                           absl::StrCat("inspect ", box.container_id())));
   EXPECT_EQ(leases_.leases().at("b1").container_id(), box.container_id());
-  EXPECT_TRUE(Exists(boxes_.File("b1/.paramsReady")));
+  EXPECT_TRUE(Exists(MappingFile("b1", ".paramsReady")));
   EXPECT_TRUE(Exists(boxes_.File(".records/b1")));
   ASSERT_OK_AND_ASSIGN(ContainerInfo info, docker_.InspectContainer("berth-b1"));
   EXPECT_EQ(info.labels.at("berth.user_id"), "u1");
@@ -121,8 +123,8 @@ TEST_F(BoxManagerTest, ReadinessMarkerSetsReadyAtAndWaitForReadyMakesItRunning) 
   box::v1::CreateRequest request = Request("b1");
   request.set_wait_for_ready(true);
   std::thread box_process([&] {
-    while (!Exists(boxes_.File("b1/.paramsReady"))) absl::SleepFor(absl::Milliseconds(2));
-    std::ofstream(boxes_.File("b1/ready")) << "";
+    while (!Exists(MappingFile("b1", ".paramsReady"))) absl::SleepFor(absl::Milliseconds(2));
+    std::ofstream(MappingFile("b1", "ready")) << "";
   });
   ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse created, manager_->CreateBox(request));
   box_process.join();
@@ -137,9 +139,14 @@ TEST_F(BoxManagerTest, RecoveryAdoptsRunningBoxesAndUndoesEverythingElse) {
   ASSERT_THAT(manager_->CreateBox(Request("dead")), IsOk());
   ASSERT_THAT(manager_->CreateBox(Request("removed")), IsOk());
   ASSERT_THAT(docker_.Exit("berth-dead", 137), IsOk());
-  ASSERT_THAT(docker_.RemoveContainer("berth-removed", true, true), IsOk());
-  // A mapping directory of no box, and a record of a create that never finished.
+  // Removed by someone else without its volumes: its mapping directory is left.
+  ASSERT_THAT(docker_.RemoveContainer("berth-removed", true, false), IsOk());
+  // A mapping directory of the layout before volumes, of no box (with a link that the removal
+  // must not follow), and a record of a create that never finished.
   ASSERT_EQ(mkdir(boxes_.File("orphan").c_str(), 0777), 0);
+  TempDir outside;
+  std::ofstream(outside.File("keep")) << "kept";
+  ASSERT_EQ(symlink(outside.path().c_str(), boxes_.File("orphan/link").c_str()), 0);
   internal::BoxRecord unfinished;
   unfinished.mutable_box()->set_box_id("half");
   ASSERT_OK_AND_ASSIGN(BoxStore store, BoxStore::Open(boxes_.path()));
@@ -160,6 +167,10 @@ TEST_F(BoxManagerTest, RecoveryAdoptsRunningBoxesAndUndoesEverythingElse) {
     EXPECT_FALSE(Exists(boxes_.File(gone))) << gone;
     EXPECT_FALSE(Exists(boxes_.File(std::string(".records/") + gone))) << gone;
   }
+  EXPECT_TRUE(Exists(outside.File("keep")));
+  // Only the live box's mapping volume is left; the removed box's is gone too.
+  EXPECT_THAT(docker_.volumes(), ::testing::SizeIs(1));
+  EXPECT_TRUE(Exists(MappingFile("alive", ".paramsReady")));
   // The allocator was told which boxes live; it released the others' leases.
   const av1::ReconcileRequest reconcile = leases_.last_reconcile();
   ASSERT_EQ(reconcile.live_boxes_size(), 1);
@@ -181,7 +192,7 @@ TEST_F(BoxManagerTest, RecoveryRetriesAnInspectThatFailsInsteadOfUndoingTheBox) 
   ASSERT_OK_AND_ASSIGN(box::v1::Box box, manager_->GetBox("alive"));
   EXPECT_EQ(box.state(), box::v1::BOX_STATE_ALLOCATED);
   EXPECT_EQ(docker_.container_count(), 1u);
-  EXPECT_TRUE(Exists(boxes_.File("alive")));
+  EXPECT_TRUE(Exists(MappingFile("alive", ".paramsReady")));
   EXPECT_TRUE(Exists(boxes_.File(".records/alive")));
   EXPECT_EQ(leases_.leases().count("alive"), 1u) << "its lease was freed under it";
 }
@@ -213,7 +224,7 @@ TEST_F(BoxManagerTest, ABoxWhoseAppLeftTheCatalogRunsOnWithTheProfileItWasMadeWi
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quick-box")));
   ASSERT_THAT(manager_->StopBox("quick", ""), IsOk());
   EXPECT_EQ(docker_.last_stop_grace(), absl::Seconds(1));
-  EXPECT_FALSE(Exists(boxes_.File("quick")));
+  EXPECT_FALSE(Exists(MappingFile("quick", ".paramsReady")));
   EXPECT_FALSE(Exists(boxes_.File(".records/quick")));
   EXPECT_EQ(leases_.leases().count("quick"), 0u);
   ASSERT_THAT(manager_->StopBox("another", ""), IsOk());

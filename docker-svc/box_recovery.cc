@@ -10,7 +10,7 @@
 #include "common/proto_time.h"
 #include "docker-svc/box_manager.h"
 #include "docker-svc/box_spec.h"
-#include "docker-svc/mapping_dir.h"
+#include "common/files.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -87,6 +87,16 @@ absl::Status BoxManager::Recover() {
       known = boxes_.count(*box_id) > 0;
     }
     if (record.has_value() && info->running && !known) {
+      // Docker's word on where the mapping directory is, not the record's.
+      const std::string mappings_dir = MappingsDirOf(*record);
+      std::optional<MountPoint> mount = MappingMountOf(*info, mappings_dir);
+      if (!mount.has_value()) {
+        spdlog::warn("[box {}] recover: its container has no mount at {}; the box runs on "
+                     "without its mapping directory",
+                     *box_id, mappings_dir);
+      }
+      record->set_mapping_dir(mount.has_value() ? mount->source : "");
+      record->set_mapping_volume(mount.has_value() && mount->type == "volume" ? mount->name : "");
       Adopt(*std::move(record));
       ++adopted;
     } else {
@@ -101,19 +111,15 @@ absl::Status BoxManager::Recover() {
     RemoveLeftovers(box_id, "");
     ++removed;
   }
-  // Mapping directories of no box (a crash between mkdir and the record, say).
-  std::error_code error;
-  for (const auto& dir : std::filesystem::directory_iterator(options_.boxes_dir, error)) {
-    const std::string name = dir.path().filename();
-    if (!common::ValidateBoxId(name).ok()) continue;
-    absl::MutexLock lock(&mu_);
-    if (boxes_.count(name) == 0) {
-      MappingDir::RemoveFor(options_.boxes_dir, name).IgnoreError();
-      ++removed;
-    }
-  }
+  RemoveUnusedMappingDirs();
   Retry("recover: reconcile leases with the allocator", [&]() -> absl::StatusOr<bool> {
     absl::Status reconciled = ReconcileLeases();
+    if (absl::IsResourceExhausted(reconciled)) {
+      // The allocator answers but takes no changes (its state disk is full): serve, and let
+      // the periodic resync reconcile once it does.
+      spdlog::warn("recover: {}; the resync reconciles later", reconciled.ToString());
+      return true;
+    }
     if (!reconciled.ok()) return reconciled;
     return true;
   }).IgnoreError();  // Retry() returns only once it succeeded
@@ -205,8 +211,62 @@ void BoxManager::RemoveLeftovers(const std::string& box_id, const std::string& c
       spdlog::error("[box {}] docker rm: {}", box_id, removed.ToString());
     }
   }
-  MappingDir::RemoveFor(options_.boxes_dir, box_id).IgnoreError();
   store_.Delete(box_id).IgnoreError();
+}
+
+std::string BoxManager::MappingsDirOf(const internal::BoxRecord& record) const {
+  if (!record.profile().mappings_dir().empty()) return record.profile().mappings_dir();
+  if (const box::v1::AppProfile* profile = catalog_->Find(record.box().app())) {
+    return profile->mappings_dir();
+  }
+  return RetiredAppProfile(record.box().app()).mappings_dir();
+}
+
+void BoxManager::RemoveUnusedMappingDirs() {
+  absl::StatusOr<std::vector<std::string>> volumes =
+      docker_->ListDanglingVolumes({OwnerLabelFilter(options_.boxes_dir)});
+  if (!volumes.ok()) spdlog::warn("list unused mapping volumes: {}", volumes.status().ToString());
+  for (const std::string& volume : volumes.ok() ? *volumes : std::vector<std::string>()) {
+    absl::Status removed = docker_->RemoveVolume(volume);
+    if (removed.ok()) {
+      spdlog::info("removed mapping volume {}, which belongs to no box", volume);
+    } else {
+      spdlog::debug("remove mapping volume {}: {}", volume, removed.ToString());
+    }
+  }
+  // Directories of the layout before mapping directories were volumes: <boxes_dir>/<box_id>.
+  std::set<std::string> in_use;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [box_id, entry] : boxes_) in_use.insert(entry->record.mapping_dir());
+  }
+  std::error_code error;
+  for (const auto& dir : std::filesystem::directory_iterator(options_.boxes_dir, error)) {
+    const std::string name = dir.path().filename();
+    if (!common::ValidateBoxId(name).ok() || in_use.count(dir.path().string()) > 0) continue;
+    if (absl::Status gone = common::RemoveTreeAt(options_.boxes_dir, name); !gone.ok()) {
+      spdlog::error("remove the old mapping directory of {}: {}", name, gone.ToString());
+    }
+  }
+}
+
+void BoxManager::RemoveMappingVolume(const std::string& box_id, const std::string& volume) {
+  if (volume.empty()) return;
+  absl::Status removed = docker_->RemoveVolume(volume);
+  if (!removed.ok() && !absl::IsNotFound(removed)) {
+    // Docker 20.10 keeps counting a volume as mounted after a restart with live-restore
+    // ("volume has active mounts") until its next restart; the resync tries again.
+    spdlog::info("[box {}] remove its mapping volume {}: {}; the resync tries again", box_id,
+                 volume, removed.ToString());
+  }
+}
+
+void BoxManager::RemoveLegacyMappingDir(const std::string& box_id,
+                                        const std::string& mapping_dir) {
+  if (mapping_dir != absl::StrCat(options_.boxes_dir, "/", box_id)) return;
+  if (absl::Status gone = common::RemoveTreeAt(options_.boxes_dir, box_id); !gone.ok()) {
+    spdlog::error("[box {}] {}", box_id, gone.ToString());
+  }
 }
 
 void BoxManager::Resync() {
@@ -222,6 +282,7 @@ void BoxManager::Resync() {
 
   std::vector<std::pair<std::string, std::string>> ended;      // box id, reason
   std::vector<std::pair<std::string, std::string>> leftovers;  // box id, container id
+  std::vector<std::pair<std::string, MappingDir>> running;     // box id, its directory
   {
     absl::MutexLock lock(&mu_);
     std::set<std::string> known_containers;
@@ -235,6 +296,8 @@ void BoxManager::Resync() {
         ended.emplace_back(box_id, "removed");
       } else if (it->second->state != "running") {
         ended.emplace_back(box_id, "died");
+      } else if (!entry->end_scheduled) {
+        running.emplace_back(box_id, DirOf(entry->record));
       }
     }
     for (const ContainerSummary& summary : *listed) {
@@ -260,8 +323,37 @@ void BoxManager::Resync() {
       spdlog::error("[box {}] docker rm: {}", box_id, removed.ToString());
     }
   }
+  EndBoxesWithDetachedDirectories(running);
   if (absl::Status reconciled = ReconcileLeases(); !reconciled.ok()) {
     spdlog::warn("resync: {}", reconciled.ToString());
+  }
+  RemoveUnusedMappingDirs();
+}
+
+void BoxManager::EndBoxesWithDetachedDirectories(
+    const std::vector<std::pair<std::string, MappingDir>>& running) {
+  std::vector<std::string> detached;
+  for (const auto& [box_id, dir] : running) {  // file checks outside the lock
+    if (!dir.Reachable()) detached.push_back(box_id);
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& box_id : detached) {
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end() || it->second->phase != Phase::kLive) continue;
+    Entry& entry = *it->second;
+    if (entry.record.box().state() != box::v1::BOX_STATE_RUNNING) {
+      // It still needs files from docker-svc (a session, a config) or its readiness marker.
+      spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
+                   "Docker engine restarted): ending it",
+                   box_id);
+      ScheduleEnd(box_id, entry, "mapping directory detached by a Docker engine restart");
+    } else if (!entry.detached_reported) {
+      entry.detached_reported = true;
+      spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
+                   "Docker engine restarted); the box runs on, but a shutdown it writes there "
+                   "is not seen",
+                   box_id);
+    }
   }
 }
 

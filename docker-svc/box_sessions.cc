@@ -28,8 +28,6 @@ using box::v1::Box;
 using box::v1::BoxEvent;
 using box::v1::BoxState;
 
-// The file a box writes into its mapping directory to be stopped.
-constexpr char kShutdownRequest[] = "shutdown";
 // The sweeper gives a CONNECTING box this much beyond its readiness timeout, so that the
 // SetConfig call waiting for it ends it first, with the caller told why.
 constexpr absl::Duration kSweepSlack = absl::Seconds(5);
@@ -196,14 +194,28 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
     // The session_id file first: the box never looks ALLOCATED without it, not even to a
     // restart.
     const std::string& box_id = request.box_id();
-    absl::StatusOr<MappingDir> dir = MappingDir::Open(options_.boxes_dir, box_id);
-    absl::Status written = dir.ok() ? dir->WriteSessionId(request.session_id()) : dir.status();
-    absl::MutexLock lock(&mu_);
-    claimed->claiming = false;
+    MappingDir dir("");
+    {
+      absl::MutexLock lock(&mu_);
+      dir = DirOf(claimed->record);
+    }
+    absl::Status written = dir.WriteSessionId(request.session_id());
     if (!written.ok()) {
+      // The box's directory cannot take its files (the box filled it, say): it can serve no
+      // session, so it ends, and an assign of the app goes on to another box (this one is no
+      // longer unclaimed, so each retry has one box fewer to try).
+      spdlog::warn("[box {}] assign: write session_id: {}", box_id, written.ToString());
+      {
+        absl::MutexLock lock(&mu_);
+        claimed->claiming = false;
+        ScheduleEnd(box_id, *claimed, "its mapping directory cannot be written");
+      }
+      if (given.box_id().empty()) return AssignBox(given);
       return absl::Status(written.code(), absl::StrCat("assign box ", box_id,
                                                        ": write session_id: ", written.message()));
     }
+    absl::MutexLock lock(&mu_);
+    claimed->claiming = false;
     if (claimed->phase != Phase::kLive || claimed->end_scheduled) {
       return absl::AbortedError(absl::StrCat("box ", box_id, " ended while being assigned"));
     }
@@ -332,8 +344,12 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
   const box::v1::AppProfile& profile = *entry->profile;
 
   if (write_config) {
-    absl::StatusOr<MappingDir> dir = MappingDir::Open(options_.boxes_dir, box_id);
-    absl::Status written = dir.ok() ? dir->WriteConfig(config) : dir.status();
+    MappingDir dir("");
+    {
+      absl::MutexLock lock(&mu_);
+      dir = DirOf(entry->record);
+    }
+    absl::Status written = dir.WriteConfig(config);
     absl::MutexLock lock(&mu_);
     entry->config_writing = false;
     if (!written.ok()) {
@@ -398,7 +414,10 @@ void BoxManager::SweepSessions(absl::Time now) {
     const box::v1::AppProfile& profile = *entry->profile;
     const BoxState state = record.box().state();
     std::string reason;
-    if (state == box::v1::BOX_STATE_ALLOCATED && record.has_assign() &&
+    // A box a user holds without having configured it: assigned by the backend, or made by
+    // the user itself.
+    if (state == box::v1::BOX_STATE_ALLOCATED &&
+        (record.has_assign() || record.created_by_user()) &&
         record.config_sha256().empty() &&
         now - since >= absl::Seconds(profile.config_timeout_seconds())) {
       reason = absl::StrCat("no client config within ", profile.config_timeout_seconds(), "s");
@@ -414,17 +433,18 @@ void BoxManager::SweepSessions(absl::Time now) {
 }
 
 void BoxManager::CheckShutdownRequests() {
-  std::vector<std::string> live;
+  std::vector<std::pair<std::string, MappingDir>> live;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [box_id, entry] : boxes_) {
-      if (entry->phase == Phase::kLive && !entry->end_scheduled) live.push_back(box_id);
+      if (entry->phase == Phase::kLive && !entry->end_scheduled) {
+        live.emplace_back(box_id, DirOf(entry->record));
+      }
     }
   }
   std::vector<std::string> asked;
-  for (const std::string& box_id : live) {  // file checks outside the lock
-    const std::string marker = absl::StrCat(MappingPath(box_id), "/", kShutdownRequest);
-    if (access(marker.c_str(), F_OK) == 0) asked.push_back(box_id);
+  for (const auto& [box_id, dir] : live) {  // file checks outside the lock
+    if (dir.Has(kShutdownRequestFile)) asked.push_back(box_id);
   }
   if (asked.empty()) return;
   absl::MutexLock lock(&mu_);

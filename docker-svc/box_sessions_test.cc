@@ -67,10 +67,10 @@ class BoxSessionsTest : public testing::BoxManagerFixture {
   std::thread BoxAnswersConfig(const std::string& box_id) {
     return std::thread([this, box_id] {
       const absl::Time deadline = absl::Now() + absl::Seconds(10);
-      while (!Exists(boxes_.File(box_id + "/config.json")) && absl::Now() < deadline) {
+      while (!Exists(MappingFile(box_id, "config.json")) && absl::Now() < deadline) {
         absl::SleepFor(absl::Milliseconds(5));
       }
-      std::ofstream(boxes_.File(box_id + "/ready")) << "";
+      std::ofstream(MappingFile(box_id, "ready")) << "";
     });
   }
 
@@ -115,7 +115,7 @@ TEST_F(BoxSessionsTest, AssignTakesAWaitingBoxWithoutDockerThenCreatesWhenNoneWa
   EXPECT_EQ(first.box().user_id(), "alice");
   EXPECT_EQ(first.box().session_id(), "s-1");
   EXPECT_EQ(ContainerCalls(), docker_calls) << "no Docker call on the warm path";
-  EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File(first.box().box_id() + "/session_id")),
+  EXPECT_EQ(berth::testing::ReadFileOrEmpty(MappingFile(first.box().box_id(), "session_id")),
             "s-1");
 
   // The same request again: the same box.
@@ -224,7 +224,7 @@ TEST_F(BoxSessionsTest, ConfigWaitsForTheAssignmentThenAnswersOnceTheBoxIsReady)
   EXPECT_EQ(answer->result().port_32261(), answer->box().ports(0).host_port());
   EXPECT_EQ(answer->result().port_32262(), 0u);  // the app has no such port
   EXPECT_EQ(answer->result().aes_key().size(), 32u);
-  EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w1/config.json")), config);
+  EXPECT_EQ(berth::testing::ReadFileOrEmpty(MappingFile("w1", "config.json")), config);
 
   // Two identical configs at once for a fresh box: both answered, the file written once.
   Waiting("w2");
@@ -249,7 +249,7 @@ TEST_F(BoxSessionsTest, ConfigWaitsForTheAssignmentThenAnswersOnceTheBoxIsReady)
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("another client config")));
   EXPECT_THAT(manager_->SetConfig(Config("w1", config), "mallory", absl::Seconds(1)),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("w1")));
-  EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w1/config.json")), config);
+  EXPECT_EQ(berth::testing::ReadFileOrEmpty(MappingFile("w1", "config.json")), config);
 }
 
 TEST_F(BoxSessionsTest, ConfigWithoutAnAssignmentTimesOutAndChangesNothing) {
@@ -258,7 +258,7 @@ TEST_F(BoxSessionsTest, ConfigWithoutAnAssignmentTimesOutAndChangesNothing) {
               StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("not assigned")));
   ASSERT_OK_AND_ASSIGN(box::v1::Box w1, manager_->GetBox("w1"));
   EXPECT_EQ(w1.state(), box::v1::BOX_STATE_WAITING);
-  EXPECT_FALSE(Exists(boxes_.File("w1/config.json")));
+  EXPECT_FALSE(Exists(MappingFile("w1", "config.json")));
   EXPECT_THAT(manager_->SetConfig(Config("nope", "{}"), "alice", absl::Seconds(1)),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
   EXPECT_THAT(manager_->SetConfig(Config("w1", "not json"), "alice", absl::Seconds(1)),
@@ -292,14 +292,14 @@ TEST_F(BoxSessionsTest, ACallerThatGoesAwayEndsTheWaits) {
   expect_cancelled("w1", "alice");
   ASSERT_OK_AND_ASSIGN(box::v1::Box w1, manager_->GetBox("w1"));
   EXPECT_EQ(w1.state(), box::v1::BOX_STATE_WAITING);
-  EXPECT_FALSE(Exists(boxes_.File("w1/config.json")));
+  EXPECT_FALSE(Exists(MappingFile("w1", "config.json")));
 
   // Assigned, configured, never ready (the box does not answer): the caller gives up first.
   ASSERT_THAT(manager_->AssignBox(Assign("test-box", "bob", "s-2", "w2")), IsOk());
   expect_cancelled("w2", "bob");
   ASSERT_OK_AND_ASSIGN(box::v1::Box w2, manager_->GetBox("w2"));
   EXPECT_EQ(w2.state(), box::v1::BOX_STATE_CONNECTING);
-  EXPECT_EQ(berth::testing::ReadFileOrEmpty(boxes_.File("w2/config.json")), "{}");
+  EXPECT_EQ(berth::testing::ReadFileOrEmpty(MappingFile("w2", "config.json")), "{}");
 }
 
 TEST_F(BoxSessionsTest, ABoxNotReadyAfterItsConfigIsStopped) {
@@ -320,7 +320,7 @@ TEST_F(BoxSessionsTest, SweeperStopsAnAssignedBoxThatNeverGetsItsConfig) {
 
 TEST_F(BoxSessionsTest, ABoxThatAsksToStopIsStopped) {
   Waiting("w1");
-  std::ofstream(boxes_.File("w1/shutdown")) << "";
+  std::ofstream(MappingFile("w1", "shutdown")) << "";
   // Within 2 s as a rule (tests/gateway_sessions_test.cc times it); here only the reason counts.
   EXPECT_EQ(WaitGone("w1", absl::Seconds(10)), "shutdown requested by the box");
   ExpectNothingLeft("w1");

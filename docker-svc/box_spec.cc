@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "common/box_id.h"
+#include "docker-svc/app_profiles.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace berth::docker {
@@ -145,9 +146,34 @@ allocator::v1::ReserveRequest ReserveRequestFor(const box::v1::AppProfile& profi
   return request;
 }
 
+TmpfsVolume MappingVolume(const box::v1::AppProfile& profile, const std::string& box_id,
+                          const std::string& boxes_dir) {
+  TmpfsVolume volume;
+  volume.target = profile.mappings_dir();
+  volume.size_bytes = static_cast<int64_t>(
+      profile.mapping_dir_bytes() > 0 ? profile.mapping_dir_bytes() : kDefaultMappingDirBytes);
+  volume.mode = "0777";
+  volume.labels = {{kBoxIdLabel, box_id}, {kBoxesDirLabel, boxes_dir}};
+  return volume;
+}
+
+std::optional<MountPoint> MappingMountOf(const ContainerInfo& info,
+                                         const std::string& mappings_dir) {
+  for (const MountPoint& mount : info.mounts) {
+    if (mount.destination == mappings_dir && !mount.source.empty()) return mount;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> MappingDirOf(const ContainerInfo& info,
+                                        const std::string& mappings_dir) {
+  std::optional<MountPoint> mount = MappingMountOf(info, mappings_dir);
+  if (!mount.has_value()) return std::nullopt;
+  return mount->source;
+}
+
 ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
-                               const internal::BoxRecord& record, const std::string& boxes_dir,
-                               const std::string& mapping_dir) {
+                               const internal::BoxRecord& record, const std::string& boxes_dir) {
   const box::v1::Box& box = record.box();
   ContainerSpec spec;
   spec.name = ContainerName(box.box_id());
@@ -175,7 +201,7 @@ ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
     spec.binds.push_back(absl::StrCat(bind.host_path(), ":", bind.container_path(),
                                       bind.read_only() ? ":ro" : ""));
   }
-  spec.binds.push_back(absl::StrCat(mapping_dir, ":", profile.mappings_dir()));
+  spec.tmpfs_volumes.push_back(MappingVolume(profile, box.box_id(), boxes_dir));
   for (const box::v1::Device& device : profile.devices()) {
     spec.devices.push_back(
         {device.host_path(),

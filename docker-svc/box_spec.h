@@ -56,13 +56,26 @@ bool SameBoxRequest(const box::v1::CreateRequest& original, const box::v1::Creat
 allocator::v1::ReserveRequest ReserveRequestFor(const box::v1::AppProfile& profile,
                                                 const std::string& box_id);
 
+// The volume that becomes the mapping directory of box `box_id` (see MappingDir), owned by the
+// docker-svc using `boxes_dir`: a tmpfs of the profile's mapping_dir_bytes
+// (kDefaultMappingDirBytes when unset), mode 0777 so that a box running as any user can write
+// its markers, at the profile's mappings_dir, labelled with the box id and the owner.
+TmpfsVolume MappingVolume(const box::v1::AppProfile& profile, const std::string& box_id,
+                          const std::string& boxes_dir);
+
+// The container's mount at `mappings_dir`: its mapping directory (a volume, or, for a box made
+// before mapping directories were volumes, a bind), whose source is its host path.
+std::optional<MountPoint> MappingMountOf(const ContainerInfo& info,
+                                         const std::string& mappings_dir);
+// MappingMountOf()'s host path.
+std::optional<std::string> MappingDirOf(const ContainerInfo& info,
+                                        const std::string& mappings_dir);
+
 // The container of the box `record` describes (its lease's resources filled in), owned by the
-// docker-svc using `boxes_dir`, with its mapping directory at `mapping_dir` on the host. Only
-// the profile grants privileges; the request contributes overridable env entries, labels and
-// nothing else.
+// docker-svc using `boxes_dir`, with its MappingVolume(). Only the profile grants privileges;
+// the request contributes overridable env entries, labels and nothing else.
 ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
-                               const internal::BoxRecord& record, const std::string& boxes_dir,
-                               const std::string& mapping_dir);
+                               const internal::BoxRecord& record, const std::string& boxes_dir);
 
 // The resources a container holds, as Docker shows them: its published ports, /dev/tty<N> and
 // NVIDIA_VISIBLE_DEVICES. Used to adopt a box whose record is lost.

@@ -158,8 +158,7 @@ internal::BoxRecord LeasedRecord() {
 }
 
 TEST(ContainerSpecForTest, TheProfileGrantsAndTheLeaseBinds) {
-  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/var/lib/berth/boxes",
-                                            "/var/lib/berth/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/var/lib/berth/boxes");
   EXPECT_EQ(spec.name, "berth-box-1");
   EXPECT_EQ(spec.image, "berth/test-box:latest");
   EXPECT_THAT(spec.cmd, ElementsAre("/box/entrypoint.sh"));
@@ -174,8 +173,14 @@ TEST(ContainerSpecForTest, TheProfileGrantsAndTheLeaseBinds) {
   EXPECT_EQ(OwnerLabelFilter("/var/lib/berth/boxes"), "berth.boxes_dir=/var/lib/berth/boxes");
   EXPECT_THAT(spec.ports, ElementsAre(PortBinding{32261, "tcp", 20001, ""},
                                       PortBinding{32263, "udp", 20002, ""}));
-  EXPECT_THAT(spec.binds, ElementsAre("/srv/fonts:/usr/share/fonts:ro",
-                                      "/var/lib/berth/boxes/box-1:/whist/resourceMappings"));
+  EXPECT_THAT(spec.binds, ElementsAre("/srv/fonts:/usr/share/fonts:ro"));
+  // The mapping directory is a tmpfs of the box's own, made and removed with its container.
+  ASSERT_EQ(spec.tmpfs_volumes.size(), 1u);
+  EXPECT_EQ(spec.tmpfs_volumes[0].target, "/whist/resourceMappings");
+  EXPECT_EQ(spec.tmpfs_volumes[0].size_bytes, 4 << 20);
+  EXPECT_EQ(spec.tmpfs_volumes[0].mode, "0777");
+  EXPECT_EQ(spec.tmpfs_volumes[0].labels.at("berth.box_id"), "box-1");
+  EXPECT_EQ(spec.tmpfs_volumes[0].labels.at("berth.boxes_dir"), "/var/lib/berth/boxes");
   EXPECT_THAT(spec.devices, ElementsAre(DeviceMapping{"/dev/fuse", "/dev/fuse", "rwm"},
                                         DeviceMapping{"/dev/tty12", "/dev/tty12", "rwm"}));
   EXPECT_THAT(spec.cap_add, ElementsAre("SYS_NICE"));
@@ -194,13 +199,21 @@ TEST(ContainerSpecForTest, ARequestCannotOverrideWhatBerthSets) {
   profile.add_overridable_env("BERTH_BOX_ID");
   internal::BoxRecord record = LeasedRecord();
   (*record.mutable_request()->mutable_env())["BERTH_BOX_ID"] = "other-box";
-  const ContainerSpec spec = ContainerSpecFor(profile, record, "/boxes", "/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(profile, record, "/boxes");
   EXPECT_THAT(spec.env, Contains("BERTH_BOX_ID=box-1"));
   EXPECT_THAT(spec.env, Not(Contains("BERTH_BOX_ID=other-box")));
 }
 
+TEST(MappingDirOfTest, TheSourceOfTheMountAtTheMappingsDir) {
+  ContainerInfo info;
+  info.mounts = {{"bind", "", "/srv/fonts", "/usr/share/fonts"},
+                 {"volume", "v1", "/var/lib/docker/volumes/v1/_data", "/whist/resourceMappings"}};
+  EXPECT_EQ(MappingDirOf(info, "/whist/resourceMappings"), "/var/lib/docker/volumes/v1/_data");
+  EXPECT_EQ(MappingDirOf(info, "/elsewhere"), std::nullopt);
+}
+
 TEST(LiveBoxOfTest, ReadsBackWhatTheSpecSet) {
-  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/boxes", "/boxes/box-1");
+  const ContainerSpec spec = ContainerSpecFor(Profile(), LeasedRecord(), "/boxes");
   ContainerInfo info;
   info.id = "abc123";
   info.ports = spec.ports;

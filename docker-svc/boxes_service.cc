@@ -36,14 +36,16 @@ grpc::Status BoxesService::Create(grpc::ServerContext* context,
                                   const box::v1::CreateRequest* request,
                                   box::v1::CreateResponse* response) {
   box::v1::CreateRequest scoped = *request;
+  Requester requester = Requester::kBackend;
   if (std::optional<std::string> user = CallerUser(context)) {
     if (!scoped.user_id().empty() && scoped.user_id() != *user) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "a user may create boxes only for itself");
     }
     scoped.set_user_id(*user);
+    requester = Requester::kEndUser;
   }
-  absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(scoped);
+  absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(scoped, requester);
   if (!created.ok()) {
     if (created.status().code() == absl::StatusCode::kAlreadyExists &&
         CallerUser(context).has_value()) {
@@ -96,6 +98,12 @@ grpc::Status BoxesService::Stop(grpc::ServerContext* context, const box::v1::Sto
 grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::WatchRequest*,
                                  grpc::ServerWriter<box::v1::BoxEvent>* writer) {
   const std::optional<std::string> user = CallerUser(context);
+  if (watches_.fetch_add(1) >= max_watches_) {
+    watches_.fetch_sub(1);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("docker-svc serves at most ", max_watches_,
+                                     " watches at once; try again later"));
+  }
   std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
   grpc::Status status = grpc::Status::OK;
   box::v1::BoxEvent event;
@@ -110,6 +118,7 @@ grpc::Status BoxesService::Watch(grpc::ServerContext* context, const box::v1::Wa
     }
   }
   manager_->Unwatch(watcher);
+  watches_.fetch_sub(1);
   return status;
 }
 

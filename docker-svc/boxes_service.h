@@ -1,6 +1,8 @@
 #ifndef BERTH_DOCKER_SVC_BOXES_SERVICE_H_
 #define BERTH_DOCKER_SVC_BOXES_SERVICE_H_
 
+#include <atomic>
+
 #include "berth/box/v1/box.grpc.pb.h"
 #include "docker-svc/box_manager.h"
 #include "docker-svc/lease_client.h"
@@ -14,7 +16,8 @@ namespace berth::docker {
 // A call carrying the metadata `berth-user: <id>` (the gateway adds it for an end user's token)
 // acts as that user: it sees only boxes whose user_id is <id> (any other is NOT_FOUND, so that
 // existence does not leak), lists and watches only those, and may create boxes only for
-// itself (an empty user_id becomes <id>). Calls without it (the backend, operators on the
+// itself (an empty user_id becomes <id>), under the manager's UserLimits, with box ids made by
+// docker-svc. Calls without it (the backend, operators on the
 // unix socket) see everything.
 // The metadata key naming the end user a call acts for.
 inline constexpr char kCallerUserMetadata[] = "berth-user";
@@ -23,9 +26,14 @@ class BoxesService final : public box::v1::Boxes::Service {
  public:
   // `leases` answers Host; both must outlive the service. SetConfig waits up to
   // `assignment_wait` for its box to be assigned.
+  // At most `max_watches` Watch streams are served at once (each holds a thread of the server's
+  // pool); more are RESOURCE_EXHAUSTED.
   BoxesService(BoxManager* manager, LeaseClient* leases,
-               absl::Duration assignment_wait = absl::Seconds(60))
-      : manager_(manager), leases_(leases), assignment_wait_(assignment_wait) {}
+               absl::Duration assignment_wait = absl::Seconds(60), int max_watches = 256)
+      : manager_(manager),
+        leases_(leases),
+        assignment_wait_(assignment_wait),
+        max_watches_(max_watches) {}
 
   grpc::Status Create(grpc::ServerContext* context, const box::v1::CreateRequest* request,
                       box::v1::CreateResponse* response) override;
@@ -57,6 +65,8 @@ class BoxesService final : public box::v1::Boxes::Service {
   BoxManager* const manager_;
   LeaseClient* const leases_;
   const absl::Duration assignment_wait_;
+  const int max_watches_;
+  std::atomic<int> watches_{0};
 };
 
 }  // namespace berth::docker

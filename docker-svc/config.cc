@@ -68,6 +68,15 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   RETURN_IF_ERROR(CheckPositive(flags.docker_timeout, "--docker_timeout"));
   RETURN_IF_ERROR(CheckPositive(flags.shutdown_grace, "--shutdown_grace"));
   RETURN_IF_ERROR(CheckPositive(flags.assignment_wait, "--assignment_wait"));
+  RETURN_IF_ERROR(CheckPositive(flags.user_box_ttl, "--user_box_ttl"));
+  RETURN_IF_ERROR(CheckPositive(flags.disk_check_interval, "--disk_check_interval"));
+  if (flags.user_box_max_ttl < flags.user_box_ttl) {
+    return absl::InvalidArgumentError("--user_box_max_ttl must be at least --user_box_ttl");
+  }
+  if (flags.max_boxes_per_user < 0) {
+    return absl::InvalidArgumentError("--max_boxes_per_user must not be negative");
+  }
+  if (flags.max_watches < 1) return absl::InvalidArgumentError("--max_watches must be positive");
   using WarmPools = std::map<std::string, int>;
   ASSIGN_OR_RETURN(WarmPools warm_pool, ParseWarmPool(flags.warm_pool));
   Config config;
@@ -82,6 +91,12 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   config.shutdown_grace = flags.shutdown_grace;
   config.warm_pool = std::move(warm_pool);
   config.assignment_wait = flags.assignment_wait;
+  config.max_boxes_per_user = flags.max_boxes_per_user;
+  config.user_box_ttl = flags.user_box_ttl;
+  config.user_box_max_ttl = flags.user_box_max_ttl;
+  config.disk_check_interval = flags.disk_check_interval;
+  config.max_watches = flags.max_watches;
+  config.socket_group = flags.socket_group;
   return config;
 }
 

@@ -23,6 +23,12 @@ struct FlagValues {
   // "app=N,app2=M": WAITING boxes to keep per app, overriding the profiles' warm_pool_size.
   std::string warm_pool;
   absl::Duration assignment_wait = absl::Seconds(60);
+  int max_boxes_per_user = 3;
+  absl::Duration user_box_ttl = absl::Hours(1);
+  absl::Duration user_box_max_ttl = absl::Hours(12);
+  absl::Duration disk_check_interval = absl::Seconds(10);
+  int max_watches = 256;
+  std::string socket_group;
 };
 
 struct Config {
@@ -39,6 +45,15 @@ struct Config {
   std::map<std::string, int> warm_pool;
   // How long SetConfig waits for its box to be assigned.
   absl::Duration assignment_wait;
+  // What end users may create (the backend is exempt).
+  int max_boxes_per_user;
+  absl::Duration user_box_ttl;
+  absl::Duration user_box_max_ttl;
+  absl::Duration disk_check_interval;
+  // Watch streams served at once; more are RESOURCE_EXHAUSTED.
+  int max_watches;
+  // The group that may connect to the socket; empty: the process's own.
+  std::string socket_group;
 };
 
 // Validates flag values into a Config; INVALID_ARGUMENT names the flag.

@@ -213,7 +213,43 @@ class CurlDockerClient final : public DockerClient {
 
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const std::vector<std::string>& label_filter, bool all) override {
+    return List(label_filter, all, /*with_size=*/false);
+  }
+
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
+      const std::vector<std::string>& label_filter) override {
+    return List(label_filter, /*all=*/true, /*with_size=*/true);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(
+      const std::vector<std::string>& label_filter) override {
+    EventFilters filters = {{"dangling", {"true"}}};
+    if (!label_filter.empty()) filters["label"] = label_filter;
+    Request request = MakeRequest("list volumes", "GET",
+                                  absl::StrCat("/volumes?filters=",
+                                               Escape(engine_json::FiltersJson(filters))));
+    ASSIGN_OR_RETURN(Response response, Call(request));
+    absl::StatusOr<std::vector<std::string>> names =
+        engine_json::ParseVolumeListResponse(response.body);
+    if (!names.ok()) return Malformed(request, names.status());
+    return *std::move(names);
+  }
+
+  absl::Status RemoveVolume(const std::string& name) override {
+    return Call(MakeRequest(absl::StrCat("remove volume ", name), "DELETE",
+                            absl::StrCat("/volumes/", Escape(name))))
+        .status();
+  }
+
+  absl::Status StreamEvents(const EventFilters& filters, std::optional<absl::Time> since,
+                            const std::function<bool(const Event&)>& on_event,
+                            Cancellation& cancel) override;
+
+ private:
+  absl::StatusOr<std::vector<ContainerSummary>> List(const std::vector<std::string>& label_filter,
+                                                     bool all, bool with_size) {
     std::string path = absl::StrCat("/containers/json?all=", all ? "true" : "false");
+    if (with_size) path.append("&size=true");
     if (!label_filter.empty()) {
       absl::StrAppend(&path, "&filters=",
                       Escape(engine_json::FiltersJson({{"label", label_filter}})));
@@ -226,11 +262,6 @@ class CurlDockerClient final : public DockerClient {
     return *std::move(list);
   }
 
-  absl::Status StreamEvents(const EventFilters& filters, std::optional<absl::Time> since,
-                            const std::function<bool(const Event&)>& on_event,
-                            Cancellation& cancel) override;
-
- private:
   std::string Url(const Request& request) const {
     return absl::StrCat("http://localhost",
                         request.versioned ? absl::StrCat("/v", config_.api_version) : "",

@@ -41,6 +41,16 @@ struct DeviceMapping {
   }
 };
 
+// A size-limited tmpfs that Docker makes for the container as an anonymous volume (local
+// driver), mounts at `target` while the container runs, and removes with the container when
+// it is removed with its volumes. Its host side is the volume's mountpoint (MountPoint::source).
+struct TmpfsVolume {
+  std::string target;     // absolute path in the container
+  int64_t size_bytes = 0; // the filesystem's size; required
+  std::string mode = "0777";
+  std::map<std::string, std::string> labels;  // the volume's own labels
+};
+
 // Everything Berth sets when it creates a container. Zero / empty means "Docker's default".
 struct ContainerSpec {
   std::string name;   // e.g. "berth-<box_id>"; empty lets Docker pick
@@ -50,6 +60,7 @@ struct ContainerSpec {
   std::map<std::string, std::string> labels;
   std::vector<PortBinding> ports;
   std::vector<std::string> binds;              // "host:container[:ro]"
+  std::vector<TmpfsVolume> tmpfs_volumes;
   std::vector<DeviceMapping> devices;
   std::vector<std::string> cap_add;
   std::vector<std::string> cap_drop;
@@ -61,6 +72,14 @@ struct ContainerSpec {
   int64_t pids_limit = 0;
   std::string stop_signal;                     // e.g. "SIGTERM"
   int32_t stop_timeout_seconds = 0;
+};
+
+// One entry of a container's Mounts, as inspect shows it.
+struct MountPoint {
+  std::string type;         // "volume", "bind", "tmpfs", ...
+  std::string name;         // the volume's name, for volumes
+  std::string source;       // the host path (a volume's mountpoint)
+  std::string destination;  // the path in the container
 };
 
 // What Berth reads back from `GET /containers/{id}/json`.
@@ -79,6 +98,7 @@ struct ContainerInfo {
   std::vector<PortBinding> ports;
   std::vector<DeviceMapping> devices;
   std::vector<std::string> env;
+  std::vector<MountPoint> mounts;
 };
 
 // One entry of `GET /containers/json`.
@@ -87,6 +107,9 @@ struct ContainerSummary {
   std::vector<std::string> names;  // without Docker's leading '/'
   std::map<std::string, std::string> labels;
   std::string state;  // "created", "running", "exited", ...
+  // Bytes of the container's writable layer (Docker's SizeRw); only ListContainerSizes fills
+  // it in (0 otherwise).
+  int64_t size_rw = 0;
 };
 
 // One object of Docker's event stream.
@@ -176,6 +199,19 @@ class DockerClient {
   // ones too when `all`.
   virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const std::vector<std::string>& label_filter, bool all) = 0;
+
+  // ListContainers(label_filter, all=true) with each container's SizeRw filled in. Slower:
+  // the engine walks every writable layer.
+  virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
+      const std::vector<std::string>& label_filter) = 0;
+
+  // Names of the volumes that carry every label in `label_filter` and that no container uses.
+  virtual absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(
+      const std::vector<std::string>& label_filter) = 0;
+
+  // Removes a volume no container uses. NOT_FOUND when it does not exist; FAILED_PRECONDITION
+  // when a container still uses it.
+  virtual absl::Status RemoveVolume(const std::string& name) = 0;
 
   // Streams engine events matching `filters`, from `since` when given (the engine replays
   // only its last 256 events), calling `on_event` on this thread for each, in order. Blocks

@@ -158,6 +158,30 @@ absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
          ->mutable_struct_value() = std::move(host_binding);
   }
   *host->mutable_binds() = {spec.binds.begin(), spec.binds.end()};
+  for (const TmpfsVolume& volume : spec.tmpfs_volumes) {
+    if (volume.target.empty() || volume.target[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tmpfs volume target '", volume.target, "' is not an absolute path"));
+    }
+    if (volume.size_bytes <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tmpfs volume at ", volume.target, " has no size"));
+    }
+    RETURN_IF_ERROR(CheckQuantity(volume.size_bytes, "tmpfs volume size"));
+    engine::Mount* mount = host->add_mounts();
+    mount->set_type("volume");
+    mount->set_target(volume.target);
+    engine::MountVolumeOptions* options = mount->mutable_volume_options();
+    // The image's files at the target are not copied in: the volume starts empty.
+    options->set_no_copy(true);
+    options->mutable_labels()->insert(volume.labels.begin(), volume.labels.end());
+    engine::MountDriverConfig* driver = options->mutable_driver_config();
+    driver->set_name("local");
+    (*driver->mutable_options())["type"] = "tmpfs";
+    (*driver->mutable_options())["device"] = "tmpfs";
+    (*driver->mutable_options())["o"] =
+        absl::StrCat("size=", volume.size_bytes, ",mode=", volume.mode);
+  }
   for (const DeviceMapping& device : spec.devices) {
     engine::DeviceMapping* out = host->add_devices();
     out->set_path_on_host(device.path_on_host);
@@ -201,6 +225,9 @@ absl::StatusOr<ContainerInfo> ParseInspectResponse(absl::string_view json) {
   ASSIGN_OR_RETURN(info.ports, ParsePortBindings(response.host_config().port_bindings()));
   info.devices = ToDevices(response.host_config().devices());
   info.env = {response.config().env().begin(), response.config().env().end()};
+  for (const engine::InspectMount& mount : response.mounts()) {
+    info.mounts.push_back({mount.type(), mount.name(), mount.source(), mount.destination()});
+  }
   return info;
 }
 
@@ -215,9 +242,19 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseListResponse(absl::string_vie
     for (const std::string& name : in.names()) summary.names.push_back(StripSlash(name));
     summary.labels = {in.labels().begin(), in.labels().end()};
     summary.state = in.state();
+    // Docker leaves SizeRw out without ?size=true (and for a layer with nothing in it).
+    summary.size_rw = in.size_rw();
     containers.push_back(std::move(summary));
   }
   return containers;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseVolumeListResponse(absl::string_view json) {
+  engine::VolumeListResponse response;
+  RETURN_IF_ERROR(Parse(json, "volume list", &response));
+  std::vector<std::string> names;
+  for (const engine::Volume& volume : response.volumes()) names.push_back(volume.name());
+  return names;
 }
 
 absl::StatusOr<std::string> ParseVersionResponse(absl::string_view json) {

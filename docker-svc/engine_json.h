@@ -27,6 +27,9 @@ absl::StatusOr<ContainerInfo> ParseInspectResponse(absl::string_view json);
 // Parses the JSON array `GET /containers/json` answers.
 absl::StatusOr<std::vector<ContainerSummary>> ParseListResponse(absl::string_view json);
 
+// The names in the answer of `GET /volumes`.
+absl::StatusOr<std::vector<std::string>> ParseVolumeListResponse(absl::string_view json);
+
 // The "ApiVersion" of `GET /version`.
 absl::StatusOr<std::string> ParseVersionResponse(absl::string_view json);
 

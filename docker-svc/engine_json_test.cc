@@ -51,6 +51,48 @@ TEST(CreateRequestBodyTest, RejectsUnusableSpecs) {
                                                 HasSubstr("memory_bytes")));
 }
 
+TEST(CreateRequestBodyTest, ATmpfsVolumeIsAnAnonymousLocalVolumeMount) {
+  ContainerSpec spec;
+  spec.image = "img";
+  spec.tmpfs_volumes.push_back({"/whist/resourceMappings", 4 << 20, "0777", {{"berth.box_id", "b1"}}});
+  ASSERT_OK_AND_ASSIGN(std::string body, CreateRequestBody(spec));
+  EXPECT_THAT(body, HasSubstr(R"("Mounts":[{"Type":"volume","Target":"/whist/resourceMappings",)"
+                              R"("VolumeOptions":{"NoCopy":true,"Labels":{"berth.box_id":"b1"},)"
+                              R"("DriverConfig":{"Name":"local","Options":{)"));
+  // The driver's options, in the order protobuf's map gives them.
+  EXPECT_THAT(body, HasSubstr(R"("device":"tmpfs")"));
+  EXPECT_THAT(body, HasSubstr(R"("type":"tmpfs")"));
+  EXPECT_THAT(body, HasSubstr(R"("o":"size=4194304,mode=0777")"));
+  spec.tmpfs_volumes[0].size_bytes = 0;
+  EXPECT_THAT(CreateRequestBody(spec), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr("no size")));
+  spec.tmpfs_volumes[0] = {"relative", 1, "0777", {}};
+  EXPECT_THAT(CreateRequestBody(spec), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr("absolute")));
+}
+
+TEST(ParseInspectResponseTest, MountsAndTheirSources) {
+  ASSERT_OK_AND_ASSIGN(ContainerInfo info, ParseInspectResponse(R"({"Id": "abc",
+    "Mounts": [{"Type": "volume", "Name": "v1", "Driver": "local", "RW": true,
+                "Source": "/var/lib/docker/volumes/v1/_data",
+                "Destination": "/whist/resourceMappings"},
+               {"Type": "bind", "Source": "/srv/fonts", "Destination": "/usr/share/fonts"}]})"));
+  ASSERT_EQ(info.mounts.size(), 2u);
+  EXPECT_EQ(info.mounts[0].type, "volume");
+  EXPECT_EQ(info.mounts[0].name, "v1");
+  EXPECT_EQ(info.mounts[0].source, "/var/lib/docker/volumes/v1/_data");
+  EXPECT_EQ(info.mounts[0].destination, "/whist/resourceMappings");
+  EXPECT_EQ(info.mounts[1].type, "bind");
+}
+
+TEST(ParseVolumeListResponseTest, NamesAndNulls) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> names, ParseVolumeListResponse(
+      R"({"Volumes": [{"Name": "a", "Labels": null}, {"Name": "b"}], "Warnings": null})"));
+  EXPECT_THAT(names, ElementsAre("a", "b"));
+  ASSERT_OK_AND_ASSIGN(names, ParseVolumeListResponse(R"({"Volumes": null, "Warnings": null})"));
+  EXPECT_THAT(names, IsEmpty());
+}
+
 TEST(ParseInspectResponseTest, NullsParseAsEmpty) {
   ASSERT_OK_AND_ASSIGN(ContainerInfo info, ParseInspectResponse(R"({
     "Id": "abc", "Name": "/x", "Args": null, "Mounts": null,

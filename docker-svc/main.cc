@@ -18,7 +18,8 @@ ABSL_FLAG(std::string, allocator, "unix:/run/berth/allocator.sock", "allocator-s
 ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "the Docker engine's unix socket");
 ABSL_FLAG(std::string, apps_dir, "/etc/berth/apps", "app profiles, one <name>.textproto each");
 ABSL_FLAG(std::string, boxes_dir, "/var/lib/berth/boxes",
-          "boxes' mapping directories (<dir>/<box_id>/) and docker-svc's records of them");
+          "docker-svc's records of the boxes (<dir>/.records/); it names the boxes of this "
+          "docker-svc (their mapping directories are tmpfs volumes of Docker's)");
 ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
           "how often Docker's containers and the allocator's leases are checked against the "
           "boxes");
@@ -33,6 +34,19 @@ ABSL_FLAG(std::string, warm_pool, "",
 ABSL_FLAG(absl::Duration, assignment_wait, absl::Seconds(60),
           "how long a client's config (SetConfig, json_transport) waits for its box to be "
           "assigned");
+ABSL_FLAG(int, max_boxes_per_user, 3,
+          "boxes one end user may have at once (the backend is exempt; 0: end users may "
+          "create none)");
+ABSL_FLAG(absl::Duration, user_box_ttl, absl::Hours(1),
+          "the TTL of a box an end user creates without one");
+ABSL_FLAG(absl::Duration, user_box_max_ttl, absl::Hours(12),
+          "the longest TTL an end user may give a box");
+ABSL_FLAG(absl::Duration, disk_check_interval, absl::Seconds(10),
+          "how often boxes whose app sets disk_limit_bytes have their writable layer measured");
+ABSL_FLAG(int, max_watches, 256, "Watch streams served at once");
+ABSL_FLAG(std::string, socket_group, "",
+          "the group whose members may connect to --listen (socket mode 0660); empty: the "
+          "daemon's own group");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth docker-svc: boxes on the Docker engine");
@@ -55,6 +69,12 @@ int main(int argc, char** argv) {
   flags.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   flags.warm_pool = absl::GetFlag(FLAGS_warm_pool);
   flags.assignment_wait = absl::GetFlag(FLAGS_assignment_wait);
+  flags.max_boxes_per_user = absl::GetFlag(FLAGS_max_boxes_per_user);
+  flags.user_box_ttl = absl::GetFlag(FLAGS_user_box_ttl);
+  flags.user_box_max_ttl = absl::GetFlag(FLAGS_user_box_max_ttl);
+  flags.disk_check_interval = absl::GetFlag(FLAGS_disk_check_interval);
+  flags.max_watches = absl::GetFlag(FLAGS_max_watches);
+  flags.socket_group = absl::GetFlag(FLAGS_socket_group);
   absl::StatusOr<berth::docker::Config> config = berth::docker::BuildConfig(flags);
   if (!config.ok()) {
     spdlog::error("bad flags: {}", config.status().ToString());

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "berth/allocator/v1/allocator.pb.h"
 
@@ -27,22 +27,37 @@ struct StartupParams {
   uint32_t dpi = 0;
 };
 
-// The resource-mapping directory of one box: `<boxes_dir>/<box_id>/` on the host, bind-mounted
-// into the box at its profile's mappings_dir. Every file is replaced atomically (temporary
-// file, fsync, rename), so the box never reads part of one. The directory is mode 0777 so that a
-// box running as any user can write its readiness marker; its parent must keep other host
-// users out. Not thread-safe; one owner per box.
+// The resource-mapping directory of one box, as docker-svc reaches it on the host.
+//
+// A box's mapping directory is a filesystem of its own: a size-limited tmpfs that Docker makes
+// with the box's container (an anonymous volume, see MappingVolume() in box_spec.h), mounts at the profile's
+// mappings_dir while the box runs, and removes with the container. So a box can fill only its
+// own directory, whatever it makes there (a root-owned subdirectory, say) goes with it, and a
+// new box of the same id never sees an old one's files. Its host path is Docker's mountpoint of
+// that volume.
+//
+// The box runs hostile code as root and may have put anything in the directory: links to host
+// files at any name, FIFOs, directories. So docker-svc never opens, reads or removes anything
+// it finds there. Each file is written through a descriptor of the directory into a temporary
+// file of an unpredictable name that it creates itself (O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK:
+// never an existing file, never through a link, never waiting on a FIFO), then renamed over its
+// name (renameat replaces whatever is there, a link included, without following it). Markers
+// are looked up without following links. Thread-compatible; cheap to copy.
 class MappingDir {
  public:
-  // Creates the directory (an existing one is reused). INVALID_ARGUMENT for a bad box id.
-  static absl::StatusOr<MappingDir> Create(const std::string& boxes_dir, absl::string_view box_id);
-  // The directory of a box that has one, never creating it (a box torn down meanwhile must not
-  // get it back): ABORTED when it is gone, INVALID_ARGUMENT for a bad box id.
-  static absl::StatusOr<MappingDir> Open(const std::string& boxes_dir, absl::string_view box_id);
-  // The directory of `box_id` without creating it.
-  static std::string PathOf(const std::string& boxes_dir, absl::string_view box_id);
+  // `host_path`: the directory on the host (absolute). `own_filesystem`: it is the mountpoint
+  // of the box's tmpfs; files are written only while that is mounted there (never into the
+  // directory beneath, on Docker's disk: after the box stopped, or after a restart of the
+  // Docker engine unmounted it on the host while the box ran on). False for the directories
+  // of boxes made before mapping directories were volumes.
+  explicit MappingDir(std::string host_path, bool own_filesystem = false)
+      : path_(std::move(host_path)), own_filesystem_(own_filesystem) {}
 
   const std::string& path() const { return path_; }
+
+  // False when the directory is missing or, for one of its own filesystem, when that is not
+  // mounted on the host (see the constructor).
+  bool Reachable() const;
 
   // Writes tty, gpu_index, hostPort_for_my_*, timeout, session_id and DPI (when given), then
   // `.paramsReady` last, so a box that sees `.paramsReady` finds every other file complete.
@@ -51,19 +66,18 @@ class MappingDir {
   // The client's config.json, as given (the caller has checked it is JSON).
   absl::Status WriteConfig(absl::string_view json) const;
 
-  // True when the box has written the file `name` (its readiness marker, say).
+  // True when the directory holds an entry `name` (a file, a link, anything: the box made it).
+  // `name` must be a single path component.
   bool Has(absl::string_view name) const;
 
-  // Removes the directory and everything in it; OK when it is gone already.
-  absl::Status Remove() const;
-  // The same for the directory of `box_id` in `boxes_dir`, without a MappingDir.
-  static absl::Status RemoveFor(const std::string& boxes_dir, absl::string_view box_id);
-
  private:
-  explicit MappingDir(std::string path) : path_(std::move(path)) {}
-  absl::Status Write(absl::string_view name, absl::string_view contents) const;
+  // Writes `files` (name, contents) in order into the directory. UNAVAILABLE names the file
+  // and the reason (ENOSPC when the box filled its directory, say).
+  absl::Status WriteFiles(
+      const std::vector<std::pair<std::string, std::string>>& files) const;
 
   std::string path_;
+  bool own_filesystem_ = false;
 };
 
 // "hostPort_for_my_32262_tcp".

@@ -44,6 +44,10 @@ absl::Status Run(const Config& config) {
   BoxManagerOptions options;
   options.boxes_dir = config.boxes_dir;
   options.resync_interval = config.resync_interval;
+  options.disk_check_interval = config.disk_check_interval;
+  options.user_limits.max_boxes_per_user = config.max_boxes_per_user;
+  options.user_limits.default_ttl = config.user_box_ttl;
+  options.user_limits.max_ttl = config.user_box_max_ttl;
   ASSIGN_OR_RETURN(std::unique_ptr<BoxManager> manager,
                    BoxManager::Create(options, &catalog, docker.get(), leases.get(), &clock));
   RETURN_IF_ERROR(manager->Recover());
@@ -61,12 +65,13 @@ absl::Status Run(const Config& config) {
   WarmPool warm_pool(manager.get(), std::move(pools));
   warm_pool.Start();
 
-  BoxesService service(manager.get(), leases.get(), config.assignment_wait);
+  BoxesService service(manager.get(), leases.get(), config.assignment_wait, config.max_watches);
   common::ServeOptions serve;
   serve.name = "docker-svc";
   serve.services = {&service};
   serve.service_names = {box::v1::Boxes::service_full_name()};
   serve.shutdown_grace = config.shutdown_grace;
+  serve.socket_group = config.socket_group;
   serve.liveness = [&manager] { return manager->Liveness(); };
   serve.abandon_work = [&warm_pool, &manager] {
     warm_pool.Stop();

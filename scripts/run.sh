@@ -5,6 +5,15 @@
 # /etc/berth/gateway-jwt.secret, made once), state in /var/lib/berth/, the demo app profile in
 # /etc/berth/apps/, and one demo box created through the gateway. Ctrl-C stops the daemons
 # cleanly; boxes keep running (a restart adopts them) until stopped.
+#
+# What runs as root here: everything. This is the development setup: the package's systemd units
+# (deploy/systemd/, installed by scripts/build-deb.sh's package) run each daemon as its own
+# user with only the access its job needs: berth-allocator (its leases only), berth-docker
+# (group docker, CAP_DAC_READ_SEARCH to reach the boxes' mapping volumes), berth-gateway (its
+# certificate and boxes.sock only). Run as root here are: apt-get and dockerd (scripts/
+# install-deps.sh, start-dockerd.sh), the image and source builds, and the three daemons, so
+# their sockets in /run/berth are root's (mode 0660): only root may use them. Boxes never run
+# as this script's user: they are containers of dockerd's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -44,7 +53,7 @@ pids+=($!)
   --boxes_dir=/var/lib/berth/boxes &
 pids+=($!)
 "$build_dir/gateway/server/gateway" --http_listen=0.0.0.0:4678 \
-  --boxes=unix:/run/berth/boxes.sock --allocator=unix:/run/berth/allocator.sock \
+  --boxes=unix:/run/berth/boxes.sock \
   --state_dir=/var/lib/berth/gateway --jwt_hs256_secret_file="$secret_file" &
 pids+=($!)
 
@@ -61,5 +70,5 @@ echo
 echo "Berth is running. Try:"
 echo "  curl -sk -H \"Authorization: Bearer $token\" https://127.0.0.1:4678/v1/boxes"
 echo "  $berthctl list"
-echo "(Ctrl-C stops the daemons)"
+echo "(Ctrl-C stops the daemons; they run as root here: see the top of scripts/run.sh)"
 wait -n "${pids[@]}"

@@ -88,6 +88,13 @@ TEST_F(BoxDockerdRestartTest, DockerdRestartWhileBoxesRun) {
     ids.push_back(id);
     boxes_before[id] = created.box();
   }
+  // A WAITING box: it still needs its session_id and config from docker-svc.
+  const std::string waiting = BoxId("waiting");
+  ASSERT_OK(boxes().Create(CreateRequest(kTestBoxApp, waiting)).status());
+  ASSERT_TRUE(WaitUntil([&] {
+    absl::StatusOr<v1::Box> box = boxes().Get(waiting);
+    return box.ok() && box->has_ready_at();
+  }, absl::Seconds(30)));
   const std::string victim = ids[0];
   ASSERT_OK_AND_ASSIGN(pid_t victim_pid, ContainerPid(absl::StrCat("berth-", victim)));
   ASSERT_GT(victim_pid, 0);
@@ -113,6 +120,15 @@ TEST_F(BoxDockerdRestartTest, DockerdRestartWhileBoxesRun) {
   EXPECT_TRUE(WaitUntil([&] { return Leftovers(host(), victim).empty(); }, absl::Seconds(5)))
       << Leftovers(host(), victim);
   EXPECT_THAT(boxes().Get(victim), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+
+  if (killed == 0) {
+    // With live-restore the boxes run on, but the restarted engine no longer has their
+    // mapping directories mounted on the host: docker-svc cannot hand the WAITING box its
+    // session, so it ends it (RUNNING boxes run on).
+    ASSERT_OK_AND_ASSIGN(ReceivedEvent ended, watcher->WaitForGone(waiting, absl::Seconds(30)));
+    EXPECT_EQ(ended.event.box().reason(), "mapping directory detached by a Docker engine restart");
+  }
+  if (boxes().Get(waiting).ok()) EXPECT_OK(boxes().Stop(waiting).status());
 
   // Every other box either still runs and is listed, or is gone from both with its lease.
   auto consistent = [&](const std::string& id) -> std::string {
@@ -173,10 +189,19 @@ TEST_F(BoxDockerdRestartTest, DockerdRestartWhileBoxesRun) {
   EXPECT_EQ(Leftovers(host(), fresh), "");
 
   for (size_t i = 1; i < ids.size(); ++i) {
+    const std::string dir = host().BoxDir(ids[i]);
     if (boxes().Get(ids[i]).ok()) {
       EXPECT_OK(boxes().Stop(ids[i]).status()) << ids[i];
     }
-    EXPECT_EQ(Leftovers(host(), ids[i]), "");
+    // Docker 20.10 counts the volume of a box that outlived its restart as mounted until its
+    // next restart and refuses to remove it: the volume may stay, but empty and unmounted.
+    std::string left = Leftovers(host(), ids[i]);
+    const std::string volume = absl::StrCat("mapping dir of ", ids[i]);
+    if (left == volume) {
+      EXPECT_THAT(ListDir(dir), ::testing::IsEmpty()) << dir;
+      left.clear();
+    }
+    EXPECT_EQ(left, "");
   }
 }
 

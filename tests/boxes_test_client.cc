@@ -283,15 +283,31 @@ std::string BoxHost::boxes_address() const { return UnixAddress(dir_.File("boxes
 std::string BoxHost::allocator_address() const { return UnixAddress(allocator_flags_.socket); }
 
 std::string BoxHost::BoxDir(const std::string& box_id) const {
-  return absl::StrCat(boxes_dir(), "/", box_id);
+  absl::StatusOr<docker::ContainerInfo> info =
+      Docker().InspectContainer(absl::StrCat("berth-", box_id));
+  if (!info.ok()) return "";
+  for (const docker::MountPoint& mount : info->mounts) {
+    if (mount.type == "volume") return mount.source;
+  }
+  return "";
 }
 
 std::vector<std::string> BoxHost::MappingDirs() const {
-  std::vector<std::string> dirs;
-  for (std::string& name : ListDir(boxes_dir())) {
-    if (!absl::StartsWith(name, ".")) dirs.push_back(std::move(name));
+  std::set<std::string> dirs;
+  absl::StatusOr<std::string> volumes = RunCommand(absl::StrCat(
+      "/usr/bin/docker volume ls --filter 'label=berth.boxes_dir=", boxes_dir(),
+      "' --format '{{.Label \"berth.box_id\"}}'"));
+  if (!volumes.ok()) {
+    dirs.insert(absl::StrCat("(cannot list volumes: ", volumes.status().ToString(), ")"));
+  } else {
+    for (absl::string_view line : absl::StrSplit(*volumes, '\n', absl::SkipWhitespace())) {
+      dirs.insert(std::string(line));
+    }
   }
-  return dirs;
+  for (std::string& name : ListDir(boxes_dir())) {
+    if (!absl::StartsWith(name, ".")) dirs.insert(std::move(name));
+  }
+  return {dirs.begin(), dirs.end()};
 }
 
 absl::Status BoxHost::Start() {
@@ -366,9 +382,8 @@ std::string Leftovers(BoxHost& host, const std::string& box_id) {
   } else if (*container) {
     left.push_back(absl::StrCat("container berth-", box_id));
   }
-  std::error_code error;
-  if (std::filesystem::exists(host.BoxDir(box_id), error) || error) {
-    left.push_back(absl::StrCat("mapping dir ", host.BoxDir(box_id)));
+  for (const std::string& name : host.MappingDirs()) {
+    if (name == box_id) left.push_back(absl::StrCat("mapping dir of ", box_id));
   }
   absl::StatusOr<allocator::v1::Lease> lease = host.leases().Get(box_id);
   if (lease.ok()) {

@@ -180,10 +180,12 @@ class BoxHost {
   const std::string& dir() const { return dir_.path(); }
   std::string apps_dir() const { return dir_.File("apps"); }
   std::string boxes_dir() const { return dir_.File("boxes"); }
-  // <boxes_dir>/<box_id>: the box's mapping directory.
+  // The host path of the box's mapping directory: the mountpoint of its container's tmpfs
+  // volume ("" when it has no container).
   std::string BoxDir(const std::string& box_id) const;
-  // The names of the mapping directories in boxes_dir, sorted. Names starting with '.' are
-  // docker-svc's own (a box id never starts with '.') and left out.
+  // The box ids that have a mapping directory of this host's docker-svc, sorted: every volume
+  // labelled with its boxes_dir (in use or not), and any directory in boxes_dir whose name does
+  // not start with '.' (there should be none: the records are in .records/).
   std::vector<std::string> MappingDirs() const;
   std::string docker_svc_log() const { return dir_.File("docker-svc.log"); }
   std::string allocator_log() const { return dir_.File("allocator.log"); }

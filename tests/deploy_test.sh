@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Issue 6's deployment test: Berth's Debian package installed in a systemd-booted Debian 12
 # container (the image made by scripts/build-deploy-image.sh), run against the host's dockerd
-# (its socket mounted; the boxes' directory bind-mounted at the same path on both sides, since
-# Docker resolves bind paths on the host). Asserts:
-#   1. the three units reach active (READY=1) and berth.target is active;
+# (its socket mounted, and its volumes directory, where the boxes' mapping directories are
+# mounted, with mount propagation from the host). Asserts:
+#   1. the three units reach active (READY=1) and berth.target is active, each daemon as its
+#      own user with its limits; the gateway's user cannot read docker-svc's records (the
+#      boxes' AES keys) or the leases, nor connect to allocator.sock; docker-svc's user cannot
+#      read the gateway's JWT secret;
 #   2. health and reflection answer on both unix sockets; an HTTPS create through the gateway
 #      gives a box whose port answers;
 #   3. SIGKILL of each daemon's main PID in turn: systemd restarts it (NRestarts grows), the other
@@ -46,7 +49,9 @@ cleanup() {
   "$docker_cli" rm -f "$name" >/dev/null 2>&1 || true
   local boxes
   boxes=$("$docker_cli" ps -aq --filter "label=berth.boxes_dir=$work/boxes")
-  [ -z "$boxes" ] || "$docker_cli" rm -f $boxes >/dev/null
+  [ -z "$boxes" ] || "$docker_cli" rm -f -v $boxes >/dev/null
+  volumes=$("$docker_cli" volume ls -q --filter "label=berth.boxes_dir=$work/boxes")
+  [ -z "$volumes" ] || "$docker_cli" volume rm $volumes >/dev/null 2>&1 || true
   "$docker_cli" rmi -f "berth/$tag" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -81,7 +86,8 @@ EOF
 step "boot"
 "$docker_cli" run -d --name "$name" --hostname berth-deploy \
   --cap-add SYS_ADMIN --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 \
+  --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 --cap-add DAC_READ_SEARCH \
+  -v /var/lib/docker/volumes:/var/lib/docker/volumes:rslave \
   -v /var/run/docker.sock:/run/docker.sock -v "$work:$work" "berth/$tag" /sbin/init >/dev/null
 
 units=(berth-allocator.service berth-docker.service berth-gateway.service)
@@ -104,10 +110,46 @@ in_box systemd-analyze verify --man=no "${units[@]}" berth.target || fail "syste
 # The allocator sees the host's ports only from the host's network namespace (read as its
 # user: another user's namespace links need CAP_SYS_PTRACE).
 allocator_pid=$(prop berth-allocator.service MainPID)
-allocator_netns=$(in_box runuser -u berth -- readlink "/proc/$allocator_pid/ns/net" || true)
+allocator_netns=$(in_box runuser -u berth-allocator -- readlink "/proc/$allocator_pid/ns/net" || true)
 [ -n "$allocator_netns" ] &&
-  [ "$allocator_netns" = "$(in_box runuser -u berth -- readlink /proc/self/ns/net)" ] ||
+  [ "$allocator_netns" = "$(in_box runuser -u berth-allocator -- readlink /proc/self/ns/net)" ] ||
   fail "berth-allocator runs in a network namespace of its own (${allocator_netns:-unreadable})"
+
+# Each daemon its own user, its limits, and nothing of another's.
+declare -A user_of=([berth-allocator.service]=berth-allocator [berth-docker.service]=berth-docker
+                    [berth-gateway.service]=berth-gateway)
+for unit in "${units[@]}"; do
+  pid=$(prop "$unit" MainPID)
+  [ "$(in_box stat -c %U "/proc/$pid")" = "${user_of[$unit]}" ] ||
+    fail "$unit does not run as ${user_of[$unit]}"
+  for limit in LimitNOFILE TasksMax MemoryMax; do
+    value=$(prop "$unit" "$limit")
+    [ -n "$value" ] && [ "$value" != infinity ] || fail "$unit has no $limit ($value)"
+  done
+done
+# as_user UNIT COMMAND...: COMMAND as the unit's user with the unit's groups (its
+# SupplementaryGroups=: memberships are the units', not /etc/group's).
+as_user() {
+  local unit=$1 groups
+  shift
+  groups=$(prop "$unit" SupplementaryGroups | tr ' ' ',')
+  in_box setpriv --reuid="${user_of[$unit]}" --regid="${user_of[$unit]}" \
+    --groups="${groups:-${user_of[$unit]}}" -- "$@" >/dev/null 2>&1
+}
+gateway=berth-gateway.service docker_svc=berth-docker.service allocator=berth-allocator.service
+as_user $gateway ls "$work/boxes/.records" && fail "the gateway's user can read .records/"
+as_user $gateway ls /var/lib/berth/allocator && fail "the gateway's user can read the leases"
+as_user $docker_svc cat /etc/berth/gateway-jwt.secret &&
+  fail "docker-svc's user can read the JWT secret"
+as_user $gateway cat /etc/berth/gateway-jwt.secret || fail "the gateway's user cannot read its secret"
+as_user $gateway berthctl probe unix:/run/berth/allocator.sock &&
+  fail "the gateway's user can connect to allocator.sock"
+as_user $docker_svc berthctl probe unix:/run/berth/allocator.sock ||
+  fail "docker-svc's user cannot connect to allocator.sock"
+as_user $gateway berthctl probe unix:/run/berth/boxes.sock ||
+  fail "the gateway's user cannot connect to boxes.sock"
+as_user $allocator berthctl probe unix:/run/berth/boxes.sock &&
+  fail "the allocator's user can connect to boxes.sock"
 
 step "2. health and reflection on both sockets; a create through the gateway"
 for socket in allocator boxes; do
@@ -136,7 +178,10 @@ greeting() {  # greeting PORT: the first line the box answers on 127.0.0.1:PORT
 }
 port=$(create deploy-1) || die "the first create failed"
 [ "$(greeting "$port")" = deploy-1 ] || fail "box deploy-1 does not answer on port $port"
-[ -f "$work/boxes/deploy-1/.paramsReady" ] || fail "mapping directory not at the same path"
+# The mapping directory: the box's tmpfs volume, written by docker-svc through the mount.
+mapping=$("$docker_cli" inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{.Source}}{{end}}{{end}}' berth-deploy-1)
+[ -n "$mapping" ] && [ -f "$mapping/.paramsReady" ] || fail "no start-up files in the mapping volume ($mapping)"
+[ "$(stat -f -c %T "$mapping")" = tmpfs ] || fail "the mapping directory is not a tmpfs"
 
 step "3. SIGKILL of each daemon in turn"
 n=2
@@ -179,9 +224,9 @@ in_box systemctl start berth.target
 wait_for 120 all_active || fail "units not active after the restart"
 listed=$(in_box berthctl list | grep -o '"box_id"' | wc -l)
 containers=$("$docker_cli" ps -q --filter "label=berth.boxes_dir=$work/boxes" | wc -l)
-dirs=$(find "$work/boxes" -mindepth 1 -maxdepth 1 -not -name '.*' | wc -l)
+dirs=$("$docker_cli" volume ls -q --filter "label=berth.boxes_dir=$work/boxes" | wc -l)
 [ "$listed" = 4 ] && [ "$containers" = 4 ] && [ "$dirs" = 4 ] ||
-  fail "after the restart: $listed boxes listed, $containers containers, $dirs directories (want 4)"
+  fail "after the restart: $listed boxes listed, $containers containers, $dirs mapping volumes (want 4)"
 [ "$(greeting "$port")" = deploy-1 ] || fail "box deploy-1 not adopted"
 
 step "6. upgrade to a rebuilt package, then purge"
@@ -196,7 +241,9 @@ done
 in_box dpkg --purge berth >/dev/null || fail "the purge failed"
 in_box test ! -e /etc/berth || fail "/etc/berth left after purge"
 in_box test ! -e /var/lib/berth/allocator.db || fail "state left after purge"
-! in_box getent passwd berth >/dev/null || fail "user berth left after purge"
+for user in berth-allocator berth-docker berth-gateway; do
+  ! in_box getent passwd "$user" >/dev/null || fail "user $user left after purge"
+done
 
 if ((failures > 0)); then
   echo "deploy test: $failures failure(s)"

@@ -18,7 +18,9 @@
 #include "common/testing/temp_dir.h"
 #include "docker-svc/app_profiles.h"
 #include "docker-svc/box_manager.h"
+#include "docker-svc/box_spec.h"
 #include "docker-svc/testing/fake_docker_client.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace berth::docker::testing {
@@ -181,11 +183,13 @@ aes_key_env: "BERTH_AES_KEY"
 stop_grace_seconds: 1
 )pb";
 
-// A second app whose timeouts are short: readiness 1 s, client config 1 s.
+// A second app whose timeouts are short: readiness 1 s, client config 1 s; and whose writable
+// layer may hold 5 MiB.
 inline constexpr char kQuickProfile[] = R"pb(
 name: "quick-box"
 image: "berth/test-box:latest"
 ports { port: 32262 protocol: PROTOCOL_TCP }
+disk_limit_bytes: 5242880
 readiness_marker: "ready"
 readiness_timeout_seconds: 1
 config_timeout_seconds: 1
@@ -217,6 +221,10 @@ class BoxManagerFixture : public ::testing::Test {
     options.boxes_dir = boxes_.path();
     options.readiness_poll_interval = absl::Milliseconds(5);
     options.tick_interval = absl::Milliseconds(20);
+    options.disk_check_interval = absl::Milliseconds(20);
+    options.user_limits.max_boxes_per_user = 2;
+    options.user_limits.default_ttl = absl::Minutes(30);
+    options.user_limits.max_ttl = absl::Hours(2);
     ASSERT_OK_AND_ASSIGN(manager_,
                          BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
   }
@@ -231,9 +239,23 @@ class BoxManagerFixture : public ::testing::Test {
 
   bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
-  // Nothing of `box_id` remains: container, lease, mapping directory, record.
+  // The host path of the mapping directory (the container's volume) of `box_id`; empty when it
+  // has no container.
+  std::string MappingDirOf(const std::string& box_id) {
+    absl::StatusOr<ContainerInfo> info = docker_.InspectContainer(ContainerName(box_id));
+    if (!info.ok()) return "";
+    return docker::MappingDirOf(*info, "/whist/resourceMappings").value_or("");
+  }
+  // A file in that directory (a path that does not exist when there is none).
+  std::string MappingFile(const std::string& box_id, const std::string& name) {
+    const std::string dir = MappingDirOf(box_id);
+    return absl::StrCat(dir.empty() ? "/nonexistent-mapping-dir" : dir, "/", name);
+  }
+
+  // Nothing of `box_id` remains: container, lease, mapping directory (a volume), record.
   void ExpectNothingLeft(const std::string& box_id) {
     EXPECT_EQ(docker_.container_count(), 0u) << box_id;
+    EXPECT_THAT(docker_.volumes(), ::testing::IsEmpty()) << box_id;
     EXPECT_EQ(leases_.leases().count(box_id), 0u) << box_id;
     EXPECT_FALSE(Exists(boxes_.File(box_id))) << box_id;
     EXPECT_FALSE(Exists(boxes_.File(".records/" + box_id))) << box_id;

@@ -1,6 +1,10 @@
 #include "docker-svc/testing/fake_docker_client.h"
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -45,7 +49,21 @@ bool HasLabels(const std::map<std::string, std::string>& labels,
   return true;
 }
 
+// In /dev/shm: a tmpfs, as Docker's tmpfs volumes are (docker-svc writes only into those).
+std::string MakeVolumesRoot() {
+  std::string path = "/dev/shm/berth-fake-volumes-XXXXXX";
+  if (mkdtemp(path.data()) == nullptr) return "";
+  return path;
+}
+
 }  // namespace
+
+FakeDockerClient::FakeDockerClient() : volumes_root_(MakeVolumesRoot()) {}
+
+FakeDockerClient::~FakeDockerClient() {
+  std::error_code ignored;
+  if (!volumes_root_.empty()) std::filesystem::remove_all(volumes_root_, ignored);
+}
 
 void FakeDockerClient::FailNext(const std::string& operation, absl::Status status) {
   absl::MutexLock lock(&mu_);
@@ -163,6 +181,17 @@ absl::StatusOr<std::string> FakeDockerClient::CreateContainer(const ContainerSpe
   container.info.devices = spec.devices;
   container.info.env = spec.env;
   const std::string id = container.info.id;
+  for (const TmpfsVolume& wanted : spec.tmpfs_volumes) {
+    const std::string name = absl::StrCat("vol", next_id_++);
+    Volume volume{absl::StrCat(volumes_root_, "/", name, "/_data"), wanted.labels, id};
+    std::error_code error;
+    std::filesystem::create_directories(volume.path, error);
+    if (error || chmod(volume.path.c_str(), 0777) != 0) {
+      return absl::InternalError(absl::StrCat("fake volume ", volume.path, ": ", error.message()));
+    }
+    container.info.mounts.push_back({"volume", name, volume.path, wanted.target});
+    volumes_.emplace(name, std::move(volume));
+  }
   Emit(container, "create");
   containers_.emplace(id, std::move(container));
   if (lose_create_answer_) {
@@ -229,7 +258,67 @@ absl::Status FakeDockerClient::RemoveContainer(const std::string& id, bool force
   }
   if (container->info.running) Die(*container, 137, false);
   Emit(*container, "destroy");
+  for (const MountPoint& mount : container->info.mounts) {
+    auto volume = volumes_.find(mount.name);
+    if (volume == volumes_.end()) continue;
+    if (remove_volumes && !keep_volumes_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(std::filesystem::path(volume->second.path).parent_path(),
+                                  ignored);
+      volumes_.erase(volume);
+    } else {
+      volume->second.container_id.clear();
+    }
+  }
   containers_.erase(container->info.id);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::SetWritableLayerSize(const std::string& id_or_name,
+                                                    int64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  Container* container = Find(id_or_name);
+  if (container == nullptr) return absl::NotFoundError(absl::StrCat("no container ", id_or_name));
+  container->size_rw = bytes;
+  return absl::OkStatus();
+}
+
+void FakeDockerClient::KeepVolumesOfRemovedContainers() {
+  absl::MutexLock lock(&mu_);
+  keep_volumes_ = true;
+}
+
+std::vector<std::string> FakeDockerClient::volumes() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, volume] : volumes_) names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<std::vector<std::string>> FakeDockerClient::ListDanglingVolumes(
+    const std::vector<std::string>& label_filter) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("volumes", ""); !failed.ok()) return failed;
+  std::vector<std::string> names;
+  for (const auto& [name, volume] : volumes_) {
+    if (volume.container_id.empty() && HasLabels(volume.labels, label_filter)) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+absl::Status FakeDockerClient::RemoveVolume(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status failed = Injected("remove volume", name); !failed.ok()) return failed;
+  auto volume = volumes_.find(name);
+  if (volume == volumes_.end()) return absl::NotFoundError(absl::StrCat("no volume ", name));
+  if (!volume->second.container_id.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("volume ", name, " is in use"));
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(std::filesystem::path(volume->second.path).parent_path(), ignored);
+  volumes_.erase(volume);
   return absl::OkStatus();
 }
 
@@ -245,13 +334,25 @@ absl::StatusOr<ContainerInfo> FakeDockerClient::InspectContainer(const std::stri
 
 absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::ListContainers(
     const std::vector<std::string>& label_filter, bool all) {
+  return List(label_filter, all, "list");
+}
+
+absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::ListContainerSizes(
+    const std::vector<std::string>& label_filter) {
+  return List(label_filter, /*all=*/true, "sizes");
+}
+
+absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::List(
+    const std::vector<std::string>& label_filter, bool all, const char* operation) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status failed = Injected("list", ""); !failed.ok()) return failed;
+  if (absl::Status failed = Injected(operation, ""); !failed.ok()) return failed;
+  const bool with_size = std::string(operation) == "sizes";
   std::vector<ContainerSummary> summaries;
   for (const auto& [id, container] : containers_) {
     if (!all && !container.info.running) continue;
     if (!HasLabels(container.info.labels, label_filter)) continue;
-    summaries.push_back({id, {container.info.name}, container.info.labels, container.info.status});
+    summaries.push_back({id, {container.info.name}, container.info.labels, container.info.status,
+                         with_size ? container.size_rw : 0});
   }
   return summaries;
 }

@@ -14,11 +14,17 @@ namespace berth::docker::testing {
 // An in-memory Docker engine for unit tests of code that drives one. Containers keep their
 // spec and a state; every change emits the event the real engine would (create, start, die,
 // destroy) to running StreamEvents() calls. Failures are injected per operation. The engine
-// never runs anything: tests make a container exit with Exit(). Thread-safe.
+// never runs anything: tests make a container exit with Exit(). A container's tmpfs volumes are
+// directories under a temporary directory of the fake's own in /dev/shm (a tmpfs, but without
+// a size limit of their own), removed
+// with the container when asked to, as Docker removes anonymous volumes. Thread-safe.
 class FakeDockerClient final : public DockerClient {
  public:
+  FakeDockerClient();
+  ~FakeDockerClient() override;
+
   // Operation names for FailNext(): "create", "start", "stop", "kill", "remove", "inspect",
-  // "list", "events".
+  // "list", "sizes", "volumes", "remove volume", "events".
   void FailNext(const std::string& operation, absl::Status status);
   // Every call of `operation` fails with `status` until called again with an OK status.
   void FailEvery(const std::string& operation, absl::Status status);
@@ -32,6 +38,13 @@ class FakeDockerClient final : public DockerClient {
   // Every operation called so far, e.g. "create berth-b1", "start <id>".
   std::vector<std::string> calls() const;
   size_t container_count() const;
+  // Sets the size of a container's writable layer that ListContainerSizes() reports.
+  absl::Status SetWritableLayerSize(const std::string& id_or_name, int64_t bytes);
+  // From now on, removing a container leaves its volumes even when asked to remove them (as
+  // Docker 20.10 does for a container made before its restart with live-restore).
+  void KeepVolumesOfRemovedContainers();
+  // Names of the volumes that exist now.
+  std::vector<std::string> volumes() const;
   // The grace of the last StopContainer() call (zero before any).
   absl::Duration last_stop_grace() const;
 
@@ -45,6 +58,11 @@ class FakeDockerClient final : public DockerClient {
   absl::StatusOr<ContainerInfo> InspectContainer(const std::string& id_or_name) override;
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const std::vector<std::string>& label_filter, bool all) override;
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
+      const std::vector<std::string>& label_filter) override;
+  absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(
+      const std::vector<std::string>& label_filter) override;
+  absl::Status RemoveVolume(const std::string& name) override;
   // Replays the events from `since` on (all are kept), then delivers new ones.
   absl::Status StreamEvents(const EventFilters& filters, std::optional<absl::Time> since,
                             const std::function<bool(const Event&)>& on_event,
@@ -54,7 +72,15 @@ class FakeDockerClient final : public DockerClient {
   struct Container {
     ContainerSpec spec;
     ContainerInfo info;
+    int64_t size_rw = 0;
   };
+  struct Volume {
+    std::string path;  // the "mountpoint": <volumes_root_>/<name>/_data
+    std::map<std::string, std::string> labels;
+    std::string container_id;  // empty once its container is gone
+  };
+  absl::StatusOr<std::vector<ContainerSummary>> List(const std::vector<std::string>& label_filter,
+                                                     bool all, const char* operation);
   absl::Status Injected(const std::string& operation, const std::string& subject)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Container* Find(const std::string& id_or_name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -64,10 +90,13 @@ class FakeDockerClient final : public DockerClient {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
+  const std::string volumes_root_;
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
+  std::map<std::string, Volume> volumes_ ABSL_GUARDED_BY(mu_);        // By name.
   std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> lasting_failures_ ABSL_GUARDED_BY(mu_);
   bool lose_create_answer_ ABSL_GUARDED_BY(mu_) = false;
+  bool keep_volumes_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> images_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
