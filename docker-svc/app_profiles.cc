@@ -93,6 +93,13 @@ bool IsAbsolutePath(absl::string_view path) {
          !absl::StrContains(path, "/../") && !absl::EndsWith(path, "/..");
 }
 
+// An absolute path as Docker reports it back: no "//", no "." component, no trailing '/'.
+bool IsCanonicalPath(absl::string_view path) {
+  return IsAbsolutePath(path) && path != "/" && !absl::StrContains(path, "//") &&
+         !absl::StrContains(path, "/./") && !absl::EndsWith(path, "/.") &&
+         !absl::EndsWith(path, "/");
+}
+
 bool IsCapability(absl::string_view name) {
   if (name.empty() || absl::StartsWith(name, "CAP_")) return false;
   for (char c : name) {
@@ -173,8 +180,10 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
     }
   }
   const std::string& mappings_dir = profile.mappings_dir();
-  if (!IsAbsolutePath(mappings_dir)) {
-    problems->At(top, profile, "mappings_dir", -1, "must be an absolute path without ':'");
+  if (!IsCanonicalPath(mappings_dir)) {
+    problems->At(top, profile, "mappings_dir", -1,
+                 "must be an absolute path without ':', '//', '.' or '..' components, nor a "
+                 "trailing '/' (nor '/' itself)");
   }
   for (int i = 0; i < profile.binds_size(); ++i) {
     const box::v1::BindMount& bind = profile.binds(i);

@@ -10,6 +10,12 @@
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
+namespace {
+
+// The longest one measurement of every box may take (the engine walks each writable layer).
+constexpr absl::Duration kDiskCheckTimeout = absl::Seconds(15);
+
+}  // namespace
 
 void BoxManager::DiskLoop() {
   while (true) {
@@ -30,9 +36,10 @@ void BoxManager::CheckDiskUse() {
     });
     if (!any_limited) return;  // measuring layers costs the engine a walk of each
   }
-  // Its own thread: a box with a huge layer slows the engine's walk, never docker-svc's tick.
+  // Its own thread: a box with a huge layer slows the engine's walk, never docker-svc's tick;
+  // bounded so that a walk that never ends holds neither this thread nor a shutdown for long.
   absl::StatusOr<std::vector<ContainerSummary>> sizes =
-      docker_->ListContainerSizes(OwnedBoxesFilter());
+      docker_->ListContainerSizes(OwnedBoxesFilter(), kDiskCheckTimeout);
   if (!sizes.ok()) {
     spdlog::warn("disk check: {}", sizes.status().ToString());
     return;
@@ -52,7 +59,9 @@ void BoxManager::CheckDiskUse() {
     spdlog::warn("[box {}] wrote {} bytes into its container's writable layer, over its app's "
                  "limit of {}: stopping it",
                  *box_id, summary.size_rw, limit);
-    ScheduleEnd(*box_id, entry, "disk");
+    // At once, as for an OOM kill: a grace would let it write on.
+    entry.end_scheduled = true;
+    ScheduleTeardown(*box_id, "disk", absl::ZeroDuration());
   }
 }
 

@@ -133,7 +133,9 @@ TEST_F(BoxLimitsTest, ABoxOverItsDiskLimitIsStoppedWithReasonDisk) {
   ASSERT_THAT(manager_->CreateBox(Request("small")), IsOk());  // test-box: no limit
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-full", 5 << 20), IsOk());
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-small", 50 << 20), IsOk());
-  absl::SleepFor(absl::Milliseconds(200));  // ten checks: at its limit, not over it
+  // At its limit, not over it: measured (ten checks' time), and still there.
+  ASSERT_TRUE(testing::AwaitCall(docker_, "sizes", absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(200));
   ASSERT_OK(manager_->GetBox("full").status());
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-full", (5 << 20) + 1), IsOk());
   EXPECT_EQ(AwaitGone(watcher, "full"), "disk");
@@ -179,33 +181,52 @@ TEST_F(BoxLimitsTest, AMappingVolumeLeftByAContainerRemovedBehindBerthsBackIsRem
   manager_->Shutdown();
 }
 
-TEST_F(BoxLimitsTest, AFailedWriteOfTheMappingFilesUndoesTheCreate) {
-  // The box's directory is unusable (as when a box fills it before its files are written).
+TEST_F(BoxLimitsTest, ACreateWhoseMappingDirectoryCannotBeFoundOrWrittenIsUndone) {
   docker_.FailNext("inspect", absl::UnavailableError("engine busy"));
   EXPECT_THAT(manager_->CreateBox(Request("b1")),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("find the mapping directory")));
   ExpectNothingLeft("b1");
+  // The box broke its directory before its files were written (a directory at a name).
+  docker_.PlantInNextVolume(".paramsReady/");
+  EXPECT_THAT(manager_->CreateBox(Request("b2")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(".paramsReady")));
+  ExpectNothingLeft("b2");
 }
 
-TEST_F(BoxLimitsTest, ABoxWhoseDirectoryADockerRestartDetachedEndsUnlessItIsRunning) {
+TEST_F(BoxLimitsTest, AConfigTheBoxMadeUnwritableEndsTheBox) {
   manager_->Start();
   std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
-  ASSERT_THAT(manager_->CreateBox(Request("waiting", "")), IsOk());
-  box::v1::CreateRequest running = Request("running");
-  running.set_wait_for_ready(true);
-  std::thread box_process([&] {
-    while (!Exists(MappingFile("running", ".paramsReady"))) absl::SleepFor(absl::Milliseconds(2));
-    std::ofstream(MappingFile("running", "ready")) << "";
-  });
-  ASSERT_THAT(manager_->CreateBox(running), IsOk());
-  box_process.join();
-  // The engine restarted: the boxes run on, their directories are no longer on the host.
-  std::filesystem::remove_all(MappingDirOf("waiting"));
-  std::filesystem::remove_all(MappingDirOf("running"));
-  manager_->Resync();
-  EXPECT_EQ(AwaitGone(watcher, "waiting"), "mapping directory detached by a Docker engine restart");
-  ASSERT_OK_AND_ASSIGN(box::v1::Box box, manager_->GetBox("running"));
-  EXPECT_EQ(box.state(), box::v1::BOX_STATE_RUNNING);
+  ASSERT_THAT(manager_->CreateBox(Request("b1")), IsOk());
+  ASSERT_TRUE(std::filesystem::create_directory(MappingFile("b1", "config.json")));
+  std::ofstream(MappingFile("b1", "config.json") + "/inside") << "";
+  box::v1::SetConfigRequest config;
+  config.set_box_id("b1");
+  config.set_json_data("{}");
+  EXPECT_THAT(manager_->SetConfig(config, std::nullopt, absl::Seconds(5)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("config.json")));
+  // Its recorded digest would keep the sweeper away: it ends at once instead.
+  EXPECT_EQ(AwaitGone(watcher, "b1"), "its mapping directory cannot be written");
+  manager_->Unwatch(watcher);
+  manager_->Shutdown();
+}
+
+TEST_F(BoxLimitsTest, AUsersBoxWhoseRecordIsLostKeepsItsTtlAndTheSweeper) {
+  ASSERT_OK_AND_ASSIGN(box::v1::CreateResponse made,
+                       manager_->CreateBox(UserRequest("u1", "quick-box"), Requester::kEndUser));
+  const std::string box_id = made.box().box_id();
+  manager_.reset();
+  ASSERT_EQ(unlink(boxes_.File(".records/" + box_id).c_str()), 0);
+  BoxManagerOptions options;
+  options.boxes_dir = boxes_.path();
+  options.tick_interval = absl::Milliseconds(20);
+  ASSERT_OK_AND_ASSIGN(manager_,
+                       BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
+  ASSERT_THAT(manager_->Recover(), IsOk());
+  ASSERT_OK_AND_ASSIGN(box::v1::Box box, manager_->GetBox(box_id));
+  EXPECT_EQ(box.ttl().seconds(), 30 * 60);
+  manager_->Start();
+  std::shared_ptr<WatchHub::Watcher> watcher = manager_->Watch();
+  EXPECT_EQ(AwaitGone(watcher, box_id), "no client config within 1s");
   manager_->Unwatch(watcher);
   manager_->Shutdown();
 }
@@ -229,7 +250,7 @@ TEST_F(BoxLimitsTest, AnAssignSkipsAWaitingBoxWhoseDirectoryCannotBeWritten) {
   std::filesystem::remove_all(MappingDirOf("w3"));
   assign.set_box_id("w3");
   assign.set_session_id("s2");
-  EXPECT_THAT(manager_->AssignBox(assign), StatusIs(absl::StatusCode::kUnavailable,
+  EXPECT_THAT(manager_->AssignBox(assign), StatusIs(absl::StatusCode::kFailedPrecondition,
                                                    HasSubstr("write session_id")));
   manager_->Unwatch(watcher);
   manager_->Shutdown();

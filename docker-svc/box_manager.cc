@@ -380,9 +380,9 @@ absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
   absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(*container_id);
   if (!info.ok()) return StepError(box_id, "find the mapping directory", info.status());
   std::optional<MountPoint> mount = MappingMountOf(*info, profile.mappings_dir());
-  if (!mount.has_value()) {
+  if (!mount.has_value() || mount->type != "volume" || mount->name.empty()) {
     return StepError(box_id, "find the mapping directory",
-                     absl::InternalError(absl::StrCat("the container has no mount at ",
+                     absl::InternalError(absl::StrCat("the container has no volume at ",
                                                       profile.mappings_dir())));
   }
   const std::string mapping_dir = mount->source;

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -123,6 +124,8 @@ class BoxManager {
   // a retry finds it). Repeating the same request returns the same box.
   // Errors: INVALID_ARGUMENT, NOT_FOUND (box_id unknown), ABORTED (box_id is not WAITING, or it
   // ended meanwhile), UNAVAILABLE "draining", and CreateBox's for the cold path.
+  // A WAITING box whose mapping directory the box made unwritable is stopped, and the assign
+  // (of an app, not a named box) takes another, a few times at most.
   absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request);
   // Delivers a client's config.json (see SetConfigRequest): waits up to `assignment_wait` for
   // the box to be ALLOCATED to `caller_user` (nullopt: the backend, any user), writes the file,
@@ -194,6 +197,8 @@ class BoxManager {
   BoxManager(const BoxManagerOptions& options, const AppCatalog* catalog, DockerClient* docker,
              LeaseClient* leases, const common::Clock* clock, BoxStore store);
 
+  absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request,
+                                                    int retries_left);
   absl::Status RunCreateSteps(const box::v1::AppProfile& profile,
                               const std::shared_ptr<Entry>& entry,
                               internal::BoxRecord& record, CreateProgress& progress);
@@ -260,12 +265,15 @@ class BoxManager {
   // Of `running` (box id, directory: boxes whose containers run), ends those whose mapping
   // directory a restart of the Docker engine unmounted from the host, unless they are RUNNING
   // (their session is made; they run on without it).
+  // `running`: (box id, container id, directory) of boxes whose containers run.
   void EndBoxesWithDetachedDirectories(
-      const std::vector<std::pair<std::string, MappingDir>>& running);
-  // Removes what no box of this docker-svc uses: mapping volumes whose container is gone
-  // (removed by someone without its volumes) and, in boxes_dir, directories of the layout
-  // before mapping directories were volumes. Never follows a link.
-  void RemoveUnusedMappingDirs();
+      const std::vector<std::tuple<std::string, std::string, MappingDir>>& running);
+  // Removes the mapping volumes of this docker-svc that no container uses (one was removed
+  // without its volumes, or Docker kept it).
+  void RemoveUnusedMappingVolumes();
+  // Removes, once at start, the directories in boxes_dir of the layout before mapping
+  // directories were volumes that no adopted box uses, never following a link.
+  void RemoveUnusedLegacyMappingDirs();
   // Removes the volume that was the box's mapping directory, if Docker did not with its
   // container; failures are left to the resync's sweep of unused volumes.
   void RemoveMappingVolume(const std::string& box_id, const std::string& volume);

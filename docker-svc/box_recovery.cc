@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -111,7 +112,8 @@ absl::Status BoxManager::Recover() {
     RemoveLeftovers(box_id, "");
     ++removed;
   }
-  RemoveUnusedMappingDirs();
+  RemoveUnusedMappingVolumes();
+  RemoveUnusedLegacyMappingDirs();
   Retry("recover: reconcile leases with the allocator", [&]() -> absl::StatusOr<bool> {
     absl::Status reconciled = ReconcileLeases();
     if (absl::IsResourceExhausted(reconciled)) {
@@ -154,6 +156,12 @@ std::optional<internal::BoxRecord> BoxManager::RecordFromContainer(
     }
   }
   *box.mutable_created_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(info.started_at));
+  // An end user's box keeps its TTL and its place under the sweeper.
+  record.set_created_by_user(label(kCreatedByUserLabel) == "true");
+  int64_t ttl_seconds = 0;
+  if (absl::SimpleAtoi(label(kTtlLabel), &ttl_seconds) && ttl_seconds > 0) {
+    box.mutable_ttl()->set_seconds(ttl_seconds);
+  }
   *box.mutable_started_at() = box.created_at();
   box.set_state(box.user_id().empty() ? box::v1::BOX_STATE_WAITING
                                       : box::v1::BOX_STATE_ALLOCATED);
@@ -222,7 +230,7 @@ std::string BoxManager::MappingsDirOf(const internal::BoxRecord& record) const {
   return RetiredAppProfile(record.box().app()).mappings_dir();
 }
 
-void BoxManager::RemoveUnusedMappingDirs() {
+void BoxManager::RemoveUnusedMappingVolumes() {
   absl::StatusOr<std::vector<std::string>> volumes =
       docker_->ListDanglingVolumes({OwnerLabelFilter(options_.boxes_dir)});
   if (!volumes.ok()) spdlog::warn("list unused mapping volumes: {}", volumes.status().ToString());
@@ -234,16 +242,21 @@ void BoxManager::RemoveUnusedMappingDirs() {
       spdlog::debug("remove mapping volume {}: {}", volume, removed.ToString());
     }
   }
-  // Directories of the layout before mapping directories were volumes: <boxes_dir>/<box_id>.
+}
+
+void BoxManager::RemoveUnusedLegacyMappingDirs() {
+  // <boxes_dir>/<box_id>: a box's directory from before, kept while any box of that id lives
+  // (whatever its record says of its directory).
   std::set<std::string> in_use;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [box_id, entry] : boxes_) in_use.insert(entry->record.mapping_dir());
+    for (const auto& [box_id, entry] : boxes_) in_use.insert(box_id);
   }
   std::error_code error;
   for (const auto& dir : std::filesystem::directory_iterator(options_.boxes_dir, error)) {
     const std::string name = dir.path().filename();
-    if (!common::ValidateBoxId(name).ok() || in_use.count(dir.path().string()) > 0) continue;
+    if (!common::ValidateBoxId(name).ok() || in_use.count(name) > 0) continue;
+    // What a box's root made there that docker-svc may not remove stays (and is said once).
     if (absl::Status gone = common::RemoveTreeAt(options_.boxes_dir, name); !gone.ok()) {
       spdlog::error("remove the old mapping directory of {}: {}", name, gone.ToString());
     }
@@ -282,7 +295,7 @@ void BoxManager::Resync() {
 
   std::vector<std::pair<std::string, std::string>> ended;      // box id, reason
   std::vector<std::pair<std::string, std::string>> leftovers;  // box id, container id
-  std::vector<std::pair<std::string, MappingDir>> running;     // box id, its directory
+  std::vector<std::tuple<std::string, std::string, MappingDir>> running;  // box, container, dir
   {
     absl::MutexLock lock(&mu_);
     std::set<std::string> known_containers;
@@ -297,7 +310,7 @@ void BoxManager::Resync() {
       } else if (it->second->state != "running") {
         ended.emplace_back(box_id, "died");
       } else if (!entry->end_scheduled) {
-        running.emplace_back(box_id, DirOf(entry->record));
+        running.emplace_back(box_id, box.container_id(), DirOf(entry->record));
       }
     }
     for (const ContainerSummary& summary : *listed) {
@@ -327,14 +340,17 @@ void BoxManager::Resync() {
   if (absl::Status reconciled = ReconcileLeases(); !reconciled.ok()) {
     spdlog::warn("resync: {}", reconciled.ToString());
   }
-  RemoveUnusedMappingDirs();
+  RemoveUnusedMappingVolumes();
 }
 
 void BoxManager::EndBoxesWithDetachedDirectories(
-    const std::vector<std::pair<std::string, MappingDir>>& running) {
+    const std::vector<std::tuple<std::string, std::string, MappingDir>>& running) {
   std::vector<std::string> detached;
-  for (const auto& [box_id, dir] : running) {  // file checks outside the lock
-    if (!dir.Reachable()) detached.push_back(box_id);
+  for (const auto& [box_id, container_id, dir] : running) {  // outside the lock
+    if (!dir.Detached()) continue;
+    // Unmounted because the box just died? Then its own end (died, oom) is the reason.
+    absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(container_id);
+    if (info.ok() && info->running) detached.push_back(box_id);
   }
   absl::MutexLock lock(&mu_);
   for (const std::string& box_id : detached) {

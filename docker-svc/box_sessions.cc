@@ -33,6 +33,8 @@ using box::v1::BoxState;
 constexpr absl::Duration kSweepSlack = absl::Seconds(5);
 // The Whist ports a client is told about (ClientConnection).
 constexpr uint32_t kWhistPorts[] = {32261, 32262, 32263, 32273};
+// How many more WAITING boxes an assign tries after one whose directory the box broke.
+constexpr int kAssignRetries = 2;
 
 absl::Status ValidateAssignRequest(const box::v1::AssignRequest& request) {
   if (request.box_id().empty() && request.app().empty()) {
@@ -150,6 +152,11 @@ std::shared_ptr<BoxManager::Entry> BoxManager::PickWaiting(const std::string& ap
 
 absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
     const box::v1::AssignRequest& given) {
+  return AssignBox(given, kAssignRetries);
+}
+
+absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
+    const box::v1::AssignRequest& given, int retries_left) {
   RETURN_IF_ERROR(ValidateAssignRequest(given));
   box::v1::AssignRequest request = given;
   box::v1::AssignResponse response;
@@ -201,16 +208,19 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
     }
     absl::Status written = dir.WriteSessionId(request.session_id());
     if (!written.ok()) {
-      // The box's directory cannot take its files (the box filled it, say): it can serve no
-      // session, so it ends, and an assign of the app goes on to another box (this one is no
-      // longer unclaimed, so each retry has one box fewer to try).
       spdlog::warn("[box {}] assign: write session_id: {}", box_id, written.ToString());
+      const bool box_broke_it = absl::IsFailedPrecondition(written);
       {
         absl::MutexLock lock(&mu_);
         claimed->claiming = false;
-        ScheduleEnd(box_id, *claimed, "its mapping directory cannot be written");
+        // The box's directory cannot take its files (the box filled it, say): it can serve no
+        // session, so it ends, and an assign of the app goes on to another box (a few times:
+        // a fault of docker-svc's own must not end the whole pool).
+        if (box_broke_it) ScheduleEnd(box_id, *claimed, "its mapping directory cannot be written");
       }
-      if (given.box_id().empty()) return AssignBox(given);
+      if (box_broke_it && given.box_id().empty() && retries_left > 0) {
+        return AssignBox(given, retries_left - 1);
+      }
       return absl::Status(written.code(), absl::StrCat("assign box ", box_id,
                                                        ": write session_id: ", written.message()));
     }
@@ -352,6 +362,12 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(
     absl::Status written = dir.WriteConfig(config);
     absl::MutexLock lock(&mu_);
     entry->config_writing = false;
+    if (absl::IsFailedPrecondition(written)) {
+      // The box made its directory unwritable (it filled it, say): it can never be configured,
+      // and its recorded digest would keep the sweeper from it.
+      spdlog::warn("[box {}] write config.json: {}", box_id, written.ToString());
+      ScheduleEnd(box_id, *entry, "its mapping directory cannot be written");
+    }
     if (!written.ok()) {
       return absl::Status(written.code(), absl::StrCat("box ", box_id, ": write config.json: ",
                                                        written.message()));

@@ -193,6 +193,8 @@ ContainerSpec ContainerSpecFor(const box::v1::AppProfile& profile,
                  {kUserIdLabel, box.user_id()},
                  {kSessionIdLabel, box.session_id()},
                  {kBoxesDirLabel, boxes_dir}};
+  if (record.created_by_user()) spec.labels[kCreatedByUserLabel] = "true";
+  if (box.ttl().seconds() > 0) spec.labels[kTtlLabel] = absl::StrCat(box.ttl().seconds());
   for (const allocator::v1::PortBinding& port : box.ports()) {
     spec.ports.push_back({port.container_port(), port.protocol() == PROTOCOL_UDP ? "udp" : "tcp",
                           port.host_port(), ""});

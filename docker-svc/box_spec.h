@@ -22,6 +22,10 @@ inline constexpr char kBoxIdLabel[] = "berth.box_id";
 inline constexpr char kAppLabel[] = "berth.app";
 inline constexpr char kUserIdLabel[] = "berth.user_id";
 inline constexpr char kSessionIdLabel[] = "berth.session_id";
+// What an end user's box is held to, kept where a restart that lost the box's record still
+// finds it: "true" on a box an end user created; its TTL in seconds when it has one.
+inline constexpr char kCreatedByUserLabel[] = "berth.created_by_user";
+inline constexpr char kTtlLabel[] = "berth.ttl_seconds";
 // The --boxes_dir of the docker-svc that owns the box: it scopes every list and event stream,
 // so that two docker-svc instances on one engine (a test beside a production one, say) never
 // touch each other's boxes.

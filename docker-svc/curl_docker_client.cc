@@ -217,8 +217,8 @@ class CurlDockerClient final : public DockerClient {
   }
 
   absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
-      const std::vector<std::string>& label_filter) override {
-    return List(label_filter, /*all=*/true, /*with_size=*/true);
+      const std::vector<std::string>& label_filter, absl::Duration timeout) override {
+    return List(label_filter, /*all=*/true, /*with_size=*/true, timeout);
   }
 
   absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(
@@ -246,8 +246,10 @@ class CurlDockerClient final : public DockerClient {
                             Cancellation& cancel) override;
 
  private:
+  // `timeout`: zero for the configured one.
   absl::StatusOr<std::vector<ContainerSummary>> List(const std::vector<std::string>& label_filter,
-                                                     bool all, bool with_size) {
+                                                     bool all, bool with_size,
+                                                     absl::Duration timeout = absl::ZeroDuration()) {
     std::string path = absl::StrCat("/containers/json?all=", all ? "true" : "false");
     if (with_size) path.append("&size=true");
     if (!label_filter.empty()) {
@@ -255,6 +257,7 @@ class CurlDockerClient final : public DockerClient {
                       Escape(engine_json::FiltersJson({{"label", label_filter}})));
     }
     Request request = MakeRequest("list containers", "GET", std::move(path));
+    request.timeout = timeout;
     ASSIGN_OR_RETURN(Response response, Call(request));
     absl::StatusOr<std::vector<ContainerSummary>> list =
         engine_json::ParseListResponse(response.body);

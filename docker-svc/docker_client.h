@@ -48,6 +48,7 @@ struct TmpfsVolume {
   std::string target;     // absolute path in the container
   int64_t size_bytes = 0; // the filesystem's size; required
   std::string mode = "0777";
+  int64_t max_inodes = 4096;
   std::map<std::string, std::string> labels;  // the volume's own labels
 };
 
@@ -201,9 +202,9 @@ class DockerClient {
       const std::vector<std::string>& label_filter, bool all) = 0;
 
   // ListContainers(label_filter, all=true) with each container's SizeRw filled in. Slower:
-  // the engine walks every writable layer.
+  // the engine walks every writable layer; DEADLINE_EXCEEDED after `timeout`.
   virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
-      const std::vector<std::string>& label_filter) = 0;
+      const std::vector<std::string>& label_filter, absl::Duration timeout) = 0;
 
   // Names of the volumes that carry every label in `label_filter` and that no container uses.
   virtual absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(

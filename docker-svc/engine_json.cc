@@ -179,8 +179,11 @@ absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
     driver->set_name("local");
     (*driver->mutable_options())["type"] = "tmpfs";
     (*driver->mutable_options())["device"] = "tmpfs";
+    // No devices, set-id programs or executables the box leaves there count on the host, and
+    // its inodes are bounded too (an empty file costs no size).
     (*driver->mutable_options())["o"] =
-        absl::StrCat("size=", volume.size_bytes, ",mode=", volume.mode);
+        absl::StrCat("size=", volume.size_bytes, ",mode=", volume.mode,
+                     ",nr_inodes=", volume.max_inodes, ",nodev,nosuid,noexec");
   }
   for (const DeviceMapping& device : spec.devices) {
     engine::DeviceMapping* out = host->add_devices();

@@ -54,7 +54,8 @@ TEST(CreateRequestBodyTest, RejectsUnusableSpecs) {
 TEST(CreateRequestBodyTest, ATmpfsVolumeIsAnAnonymousLocalVolumeMount) {
   ContainerSpec spec;
   spec.image = "img";
-  spec.tmpfs_volumes.push_back({"/whist/resourceMappings", 4 << 20, "0777", {{"berth.box_id", "b1"}}});
+  spec.tmpfs_volumes.push_back(
+      {"/whist/resourceMappings", 4 << 20, "0777", 4096, {{"berth.box_id", "b1"}}});
   ASSERT_OK_AND_ASSIGN(std::string body, CreateRequestBody(spec));
   EXPECT_THAT(body, HasSubstr(R"("Mounts":[{"Type":"volume","Target":"/whist/resourceMappings",)"
                               R"("VolumeOptions":{"NoCopy":true,"Labels":{"berth.box_id":"b1"},)"
@@ -62,11 +63,11 @@ TEST(CreateRequestBodyTest, ATmpfsVolumeIsAnAnonymousLocalVolumeMount) {
   // The driver's options, in the order protobuf's map gives them.
   EXPECT_THAT(body, HasSubstr(R"("device":"tmpfs")"));
   EXPECT_THAT(body, HasSubstr(R"("type":"tmpfs")"));
-  EXPECT_THAT(body, HasSubstr(R"("o":"size=4194304,mode=0777")"));
+  EXPECT_THAT(body, HasSubstr(R"("o":"size=4194304,mode=0777,nr_inodes=4096,nodev,nosuid,noexec")"));
   spec.tmpfs_volumes[0].size_bytes = 0;
   EXPECT_THAT(CreateRequestBody(spec), StatusIs(absl::StatusCode::kInvalidArgument,
                                                 HasSubstr("no size")));
-  spec.tmpfs_volumes[0] = {"relative", 1, "0777", {}};
+  spec.tmpfs_volumes[0] = {"relative", 1, "0777", 4096, {}};
   EXPECT_THAT(CreateRequestBody(spec), StatusIs(absl::StatusCode::kInvalidArgument,
                                                 HasSubstr("absolute")));
 }

@@ -25,8 +25,19 @@ using common::UniqueFd;
 // something else is wrong.
 constexpr int kTempNameAttempts = 8;
 
+// FAILED_PRECONDITION for what the box's doings explain (it filled its directory, put a
+// directory or a link where a file goes, took docker-svc's permissions away, or is gone),
+// UNAVAILABLE for the rest (docker-svc out of descriptors or memory, an I/O error).
 absl::Status Failure(absl::string_view what, const std::string& path, int error_number) {
-  return absl::UnavailableError(common::ErrnoMessage(absl::StrCat(what, " ", path), error_number));
+  const std::string message =
+      common::ErrnoMessage(absl::StrCat(what, " ", path), error_number);
+  switch (error_number) {
+    case ENOSPC: case EDQUOT: case EISDIR: case ENOTDIR: case EEXIST: case ELOOP:
+    case EACCES: case EPERM: case ENOTEMPTY: case EMLINK: case EROFS: case ENOENT:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::UnavailableError(message);
+  }
 }
 
 // A name no box can guess: ".berth-<24 random hex digits>.tmp".
@@ -44,9 +55,11 @@ std::string TempName() {
   return name + ".tmp";
 }
 
-bool IsTmpfs(int fd) {
+// Whether `fd` is on a tmpfs; nullopt when that cannot be told.
+std::optional<bool> IsTmpfs(int fd) {
   struct statfs fs {};
-  return fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+  if (fstatfs(fd, &fs) != 0) return std::nullopt;
+  return fs.f_type == TMPFS_MAGIC;
 }
 
 // Creates a file of a new, unpredictable name in `dir_fd` with `contents` (mode 0644, whatever
@@ -92,7 +105,7 @@ absl::Status MappingDir::WriteFiles(
   if (path_.empty()) return absl::FailedPreconditionError("the box has no mapping directory yet");
   UniqueFd dir_fd(open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir_fd.valid()) return Failure("open mapping directory", path_, errno);
-  if (own_filesystem_ && !IsTmpfs(dir_fd.get())) {
+  if (own_filesystem_ && !IsTmpfs(dir_fd.get()).value_or(true)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the mapping directory ", path_,
         " is not mounted on the host (the box stopped, or a restart of the Docker engine "
@@ -128,7 +141,13 @@ absl::Status MappingDir::WriteConfig(absl::string_view json) const {
 
 bool MappingDir::Reachable() const {
   UniqueFd dir_fd(open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  return dir_fd.valid() && (!own_filesystem_ || IsTmpfs(dir_fd.get()));
+  return dir_fd.valid() && (!own_filesystem_ || IsTmpfs(dir_fd.get()).value_or(false));
+}
+
+bool MappingDir::Detached() const {
+  if (!own_filesystem_) return false;
+  UniqueFd dir_fd(open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return dir_fd.valid() && !IsTmpfs(dir_fd.get()).value_or(true);
 }
 
 bool MappingDir::Has(absl::string_view name) const {

@@ -58,7 +58,16 @@ class MappingDir {
   // False when the directory is missing or, for one of its own filesystem, when that is not
   // mounted on the host (see the constructor).
   bool Reachable() const;
+  // True only when the directory of one of its own filesystem is there but its filesystem is
+  // not mounted on it (a restart of the Docker engine unmounted it while the box ran on); false
+  // when that cannot be told (docker-svc out of descriptors, say) or the directory is gone.
+  bool Detached() const;
 
+  // Errors of the writes: FAILED_PRECONDITION when the box's doings explain it (it filled its
+  // directory, put a directory where a file goes, took docker-svc's permissions away; or the
+  // directory is not mounted), UNAVAILABLE otherwise (docker-svc's own trouble); both name the
+  // file and the reason.
+  //
   // Writes tty, gpu_index, hostPort_for_my_*, timeout, session_id and DPI (when given), then
   // `.paramsReady` last, so a box that sees `.paramsReady` finds every other file complete.
   absl::Status WriteStartupParams(const StartupParams& params) const;

@@ -198,6 +198,8 @@ TEST(MappingDirTest, AFilesystemOfItsOwnIsWrittenOnlyWhileMounted) {
   const std::string on_disk = std::filesystem::absolute(disk).string();
   MappingDir unmounted(on_disk, /*own_filesystem=*/true);
   EXPECT_FALSE(unmounted.Reachable());
+  EXPECT_TRUE(unmounted.Detached());
+  EXPECT_FALSE(MappingDir(on_disk).Detached());  // the old layout is never "detached"
   EXPECT_THAT(unmounted.WriteConfig("{}"),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not mounted")));
   EXPECT_FALSE(std::filesystem::exists(on_disk + "/config.json"));
@@ -209,8 +211,10 @@ TEST(MappingDirTest, AFilesystemOfItsOwnIsWrittenOnlyWhileMounted) {
   MappingDir mounted(shm, /*own_filesystem=*/true);
   EXPECT_TRUE(mounted.Reachable());
   EXPECT_THAT(mounted.WriteConfig("{}"), IsOk());
+  EXPECT_FALSE(mounted.Detached());
   std::filesystem::remove_all(shm);
   EXPECT_FALSE(mounted.Reachable());
+  EXPECT_FALSE(mounted.Detached());  // gone, not detached: the box's end tells why
 }
 
 TEST_F(HostileDirTest, SymlinksAtEveryNameNeverLeadAWriteOut) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/testing/status_matchers.h"
@@ -208,6 +209,20 @@ readiness_timeout_seconds: 1
 config_timeout_seconds: 60
 stop_grace_seconds: 1
 )pb";
+
+// Waits until `docker` has been called for `operation` (FakeDockerClient::calls() names);
+// false after `timeout`.
+inline bool AwaitCall(const FakeDockerClient& docker, const std::string& operation,
+                      absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    for (const std::string& call : docker.calls()) {
+      if (call == operation || absl::StartsWith(call, operation + " ")) return true;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
+}
 
 class BoxManagerFixture : public ::testing::Test {
  protected:

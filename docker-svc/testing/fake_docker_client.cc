@@ -1,10 +1,12 @@
 #include "docker-svc/testing/fake_docker_client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -58,7 +60,12 @@ std::string MakeVolumesRoot() {
 
 }  // namespace
 
-FakeDockerClient::FakeDockerClient() : volumes_root_(MakeVolumesRoot()) {}
+FakeDockerClient::FakeDockerClient() : volumes_root_(MakeVolumesRoot()) {
+  if (volumes_root_.empty()) {
+    fprintf(stderr, "FakeDockerClient: cannot make a directory in /dev/shm for its volumes\n");
+    abort();
+  }
+}
 
 FakeDockerClient::~FakeDockerClient() {
   std::error_code ignored;
@@ -190,6 +197,15 @@ absl::StatusOr<std::string> FakeDockerClient::CreateContainer(const ContainerSpe
       return absl::InternalError(absl::StrCat("fake volume ", volume.path, ": ", error.message()));
     }
     container.info.mounts.push_back({"volume", name, volume.path, wanted.target});
+    if (!plant_.empty()) {
+      const std::string planted = absl::StrCat(volume.path, "/", plant_);
+      if (plant_.back() == '/') {
+        std::filesystem::create_directories(planted + "inside", error);
+      } else {
+        std::ofstream(planted) << "planted";
+      }
+      plant_.clear();
+    }
     volumes_.emplace(name, std::move(volume));
   }
   Emit(container, "create");
@@ -283,6 +299,11 @@ absl::Status FakeDockerClient::SetWritableLayerSize(const std::string& id_or_nam
   return absl::OkStatus();
 }
 
+void FakeDockerClient::PlantInNextVolume(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  plant_ = name;
+}
+
 void FakeDockerClient::KeepVolumesOfRemovedContainers() {
   absl::MutexLock lock(&mu_);
   keep_volumes_ = true;
@@ -338,7 +359,7 @@ absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::ListContainers(
 }
 
 absl::StatusOr<std::vector<ContainerSummary>> FakeDockerClient::ListContainerSizes(
-    const std::vector<std::string>& label_filter) {
+    const std::vector<std::string>& label_filter, absl::Duration) {
   return List(label_filter, /*all=*/true, "sizes");
 }
 

@@ -43,6 +43,9 @@ class FakeDockerClient final : public DockerClient {
   // From now on, removing a container leaves its volumes even when asked to remove them (as
   // Docker 20.10 does for a container made before its restart with live-restore).
   void KeepVolumesOfRemovedContainers();
+  // The next container's first volume gets an entry `name` before anything else sees it (a
+  // directory when `name` ends in '/', else a file), as a box that got there first.
+  void PlantInNextVolume(const std::string& name);
   // Names of the volumes that exist now.
   std::vector<std::string> volumes() const;
   // The grace of the last StopContainer() call (zero before any).
@@ -59,7 +62,7 @@ class FakeDockerClient final : public DockerClient {
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const std::vector<std::string>& label_filter, bool all) override;
   absl::StatusOr<std::vector<ContainerSummary>> ListContainerSizes(
-      const std::vector<std::string>& label_filter) override;
+      const std::vector<std::string>& label_filter, absl::Duration timeout) override;
   absl::StatusOr<std::vector<std::string>> ListDanglingVolumes(
       const std::vector<std::string>& label_filter) override;
   absl::Status RemoveVolume(const std::string& name) override;
@@ -97,6 +100,7 @@ class FakeDockerClient final : public DockerClient {
   std::map<std::string, absl::Status> lasting_failures_ ABSL_GUARDED_BY(mu_);
   bool lose_create_answer_ ABSL_GUARDED_BY(mu_) = false;
   bool keep_volumes_ ABSL_GUARDED_BY(mu_) = false;
+  std::string plant_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> images_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
