@@ -287,7 +287,7 @@ std::string BoxHost::BoxDir(const std::string& box_id) const {
       Docker().InspectContainer(absl::StrCat("berth-", box_id));
   if (!info.ok()) return "";
   for (const docker::MountPoint& mount : info->mounts) {
-    if (mount.type == "volume") return mount.source;
+    if (mount.destination == kTestBoxMappingsDir) return mount.source;
   }
   return "";
 }

@@ -35,6 +35,8 @@ inline constexpr char kTestBoxApp[] = "test-box";
 // What the test-box profile sets.
 inline constexpr char kTestBoxMarker[] = "done_sleeping_until_X_clients";
 inline constexpr char kTestBoxAesKeyEnv[] = "BERTH_AES_KEY";
+// Where the test boxes' profiles mount their mapping directories.
+inline constexpr char kTestBoxMappingsDir[] = "/whist/resourceMappings";
 
 // The source tree (for deploy/apps and scripts/).
 std::string SourceDir();
@@ -180,8 +182,8 @@ class BoxHost {
   const std::string& dir() const { return dir_.path(); }
   std::string apps_dir() const { return dir_.File("apps"); }
   std::string boxes_dir() const { return dir_.File("boxes"); }
-  // The host path of the box's mapping directory: the mountpoint of its container's tmpfs
-  // volume ("" when it has no container).
+  // The host path of the box's mapping directory: the source of its container's mount at
+  // kTestBoxMappingsDir, the mountpoint of its tmpfs volume ("" when it has no container).
   std::string BoxDir(const std::string& box_id) const;
   // The box ids that have a mapping directory of this host's docker-svc, sorted: every volume
   // labelled with its boxes_dir (in use or not), and any directory in boxes_dir whose name does
