@@ -49,6 +49,10 @@ ABSL_FLAG(int32_t, max_streams, 128,
 ABSL_FLAG(int32_t, max_streams_per_user, 4, "event streams open at most per end user");
 ABSL_FLAG(int32_t, max_backend_streams, 16,
           "event streams open at most for all backend tokens together");
+ABSL_FLAG(absl::Duration, stream_write_timeout, absl::Seconds(30),
+          "an event stream whose client takes longer than this to take one write is closed");
+ABSL_FLAG(absl::Duration, max_stream_lifetime, absl::Hours(24),
+          "an event stream ends this long after it began if its token's exp has not ended it");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM, how long requests already received may take to be answered");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
@@ -93,6 +97,8 @@ int main(int argc, char** argv) {
   config.stream_limits.total = absl::GetFlag(FLAGS_max_streams);
   config.stream_limits.per_user = absl::GetFlag(FLAGS_max_streams_per_user);
   config.stream_limits.backend = absl::GetFlag(FLAGS_max_backend_streams);
+  config.stream_write_timeout = absl::GetFlag(FLAGS_stream_write_timeout);
+  config.max_stream_lifetime = absl::GetFlag(FLAGS_max_stream_lifetime);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (absl::Status status = berth::gateway::RunGateway(config); !status.ok()) {
     spdlog::error("gateway: {}", status.ToString());

@@ -5,12 +5,17 @@
 //
 // No backend is needed (the gateway connects to docker-svc lazily and answers 503 without it),
 // so these tests run without dockerd.
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/testing/read_file.h"
@@ -31,6 +36,18 @@ using ::testing::StartsWith;
 constexpr int kIdleConnections = 1100;
 // Logged by the gateway when accept() fails, e.g. out of descriptors (EMFILE).
 constexpr char kAcceptFailing[] = "retrying every 100 ms";
+
+// The peak resident memory of process `pid` so far (VmHWM), in bytes; -1 when unknown.
+int64_t PeakResidentBytes(pid_t pid) {
+  const std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
+  for (absl::string_view line : absl::StrSplit(status, '\n')) {
+    if (!absl::ConsumePrefix(&line, "VmHWM:")) continue;
+    int64_t kib = 0;
+    absl::ConsumeSuffix(&line, "kB");
+    if (absl::SimpleAtoi(line, &kib)) return kib << 10;
+  }
+  return -1;
+}
 
 class GatewayConnectionsTest : public ::testing::Test {
  protected:
@@ -206,7 +223,9 @@ TEST_F(GatewayConnectionsTest, StartIsRefusedWhenTheDescriptorsCannotHoldTheCap)
 // Slowloris: connections that do not authenticate are closed at --unauthenticated_timeout,
 // long before the 10 s request timeout or the 60 s keep-alive, whatever they do meanwhile.
 TEST_F(GatewayConnectionsTest, UnauthenticatedConnectionsAreClosedAtTheirDeadline) {
-  ASSERT_NO_FATAL_FAILURE(Start(Flags({"--unauthenticated_timeout=1s"})));
+  // Room for a handshake and a request on a loaded machine, still far from 10 s.
+  constexpr absl::Duration kDeadline = absl::Seconds(2);
+  ASSERT_NO_FATAL_FAILURE(Start(Flags({"--unauthenticated_timeout=2s"})));
   // Well under the 10 s that the old request timeout gave them, with room for a slow machine.
   constexpr absl::Duration kClosedWithin = absl::Seconds(7);
   const uint16_t port = gateway().port();
@@ -247,15 +266,17 @@ TEST_F(GatewayConnectionsTest, UnauthenticatedConnectionsAreClosedAtTheirDeadlin
   }
   {
     SCOPED_TRACE("an authenticated connection keeps its keep-alive past the deadline");
-    absl::StatusOr<std::unique_ptr<TlsConnection>> tls = TlsConnection::Open(port);
-    ASSERT_TRUE(tls.ok()) << tls.status();
+    // Signed first: only the handshake and the write count against the deadline.
     const std::string request =
         absl::StrCat("GET /v1/boxes HTTP/1.1\r\nHost: gateway\r\n",
                      TestKeys::AuthHeader(TestKeys::Get().Rs256(UserClaims("alice"))), "\r\n\r\n");
+    const absl::Time opened = absl::Now();
+    absl::StatusOr<std::unique_ptr<TlsConnection>> tls = TlsConnection::Open(port);
+    ASSERT_TRUE(tls.ok()) << tls.status();
     ASSERT_TRUE((*tls)->Write(request).ok());
     // docker-svc is not there: 503, but answered as alice's.
     EXPECT_THAT((*tls)->ReadUntil("}", absl::Seconds(30)).data, StartsWith("HTTP/1.1 503"));
-    absl::SleepFor(absl::Milliseconds(2500));  // past the 1 s deadline
+    absl::SleepFor(opened + kDeadline + absl::Seconds(1) - absl::Now());  // past the deadline
     ASSERT_TRUE((*tls)->Write(request).ok());
     TlsConnection::Received second = (*tls)->ReadUntil("}HTTP/1.1 503", absl::Seconds(30));
     EXPECT_THAT(second.data, HasSubstr("}HTTP/1.1 503")) << second.data;
@@ -337,6 +358,74 @@ TEST_F(GatewayConnectionsTest, TheTokenIsCheckedBeforeTheBodyIsRead) {
   HttpCall post = Post("/v1/boxes", std::string(512 << 10, ' '), "abc.def.ghi");
   HttpResult result = Curl(gateway().base_url(), post);
   EXPECT_EQ(result.status, 401) << result.Describe();
+}
+
+// A chunked body's framing is counted by no limit of Beast's parser: a chunk-size line that
+// never ends, or a trailer that never ends, was buffered at wire speed for as long as the 10 s
+// body deadline let it (gigabytes). An authenticated client sends either, pushing 64 MiB: the
+// gateway stops at its 32 KiB read buffer, answers 400, keeps its memory, closes the
+// connection, and goes on serving. A body with a Content-Length as large as --max_body is
+// still read.
+TEST_F(GatewayConnectionsTest, AnEndlessChunkedFramingIsCutOffAtTheReadBuffer) {
+  ASSERT_NO_FATAL_FAILURE(Start(Flags()));
+  const uint16_t port = gateway().port();
+  const std::string alice = TestKeys::Get().Rs256(UserClaims("alice"));
+  const std::string valid = TestKeys::AuthHeader(alice);
+  // Served once, so that the memory of serving is counted before the attack.
+  HttpResult warm_up = GetFrom("127.0.0.2", "/healthz");
+  ASSERT_EQ(warm_up.status, 200) << warm_up.Describe();
+  const pid_t pid = gateway().process().pid();
+  const int64_t peak_before = PeakResidentBytes(pid);
+  ASSERT_GT(peak_before, 0);
+
+  constexpr int64_t kPushed = int64_t{64} << 20;
+  const std::string flood(64 << 10, 'a');  // no CR, no LF: the line never ends
+  struct Attack {
+    std::string what;
+    std::string after_header;
+  };
+  for (const Attack& attack :
+       std::vector<Attack>{{"a chunk-size line that never ends", "1;"},
+                           {"a trailer that never ends", "0\r\nX-Trailer: "}}) {
+    SCOPED_TRACE(attack.what);
+    absl::StatusOr<std::unique_ptr<TlsConnection>> tls = TlsConnection::Open(port);
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    ASSERT_TRUE((*tls)
+                    ->Write(absl::StrCat("POST /v1/boxes HTTP/1.1\r\nHost: gateway\r\n", valid,
+                                         "\r\nContent-Type: application/json\r\n"
+                                         "Transfer-Encoding: chunked\r\n\r\n",
+                                         attack.after_header))
+                    .ok());
+    // Pushed until the gateway stops taking it (it closes the connection) or 64 MiB are in.
+    int64_t pushed = 0;
+    const absl::Time start = absl::Now();
+    while (pushed < kPushed && absl::Now() - start < absl::Seconds(60) &&
+           (*tls)->Write(flood).ok()) {
+      pushed += static_cast<int64_t>(flood.size());
+    }
+    std::cerr << attack.what << ": pushed " << (pushed >> 10) << " KiB in "
+              << absl::FormatDuration(absl::Now() - start) << "\n";
+    TlsConnection::Received answer = (*tls)->ReadUntilClosed(absl::Seconds(30));
+    EXPECT_THAT(answer.data, StartsWith("HTTP/1.1 400")) << answer.data;
+    EXPECT_THAT(answer.data, HasSubstr("chunk-size line or trailer")) << answer.data;
+    EXPECT_TRUE(answer.closed) << "the connection outlived the refusal";
+  }
+  const int64_t grown = PeakResidentBytes(pid) - peak_before;
+  EXPECT_LT(grown, kPushed / 2) << "the gateway's peak memory grew by " << (grown >> 20)
+                                << " MiB during the attacks";
+  HttpResult healthz = GetFrom("127.0.0.2", "/healthz");
+  EXPECT_EQ(healthz.status, 200) << healthz.Describe();
+
+  // A Content-Length body of exactly --max_body (1 MiB, JSON padded with spaces) is read whole
+  // and sent on (docker-svc is not there: 503); one byte more is 413.
+  std::string body = R"({"app":"test-box"})";
+  body.resize(1 << 20, ' ');
+  HttpResult largest = Curl(gateway().base_url(), Post("/v1/boxes", body, alice));
+  EXPECT_EQ(largest.status, 503) << largest.Describe();
+  EXPECT_THAT(largest.body, HasSubstr("docker-svc is unavailable")) << largest.Describe();
+  body.push_back(' ');
+  HttpResult too_large = Curl(gateway().base_url(), Post("/v1/boxes", body, alice));
+  EXPECT_EQ(too_large.status, 413) << too_large.Describe();
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // Issue 4, acceptance 3: each gRPC code of design §6, produced by the real backends, reaches
 // the HTTP client as its status with the body {"code":<grpc code>,"message":".."}.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "berth/box/v1/box.pb.h"
@@ -181,7 +184,14 @@ TEST_F(GatewayErrorsTest, UnavailableWhileABackendIsDown) {
   ASSERT_TRUE(WaitUntil([&] { return Call(Get("/v1/boxes", backend)).status == 200; },
                         absl::Seconds(5)));
   host().KillAllocator();
-  HttpResult ready = Call(Get("/readyz"));
+  // /readyz answers from a check of up to a second ago (the one of docker-svc down, maybe).
+  HttpResult ready;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        ready = Call(Get("/readyz"));
+        return absl::StrContains(ready.body, "allocator-svc did not answer");
+      },
+      absl::Seconds(10)));
   ExpectError(ready, 503, kUnavailable, "allocator-svc did not answer");
   // (A create would wait for the allocator: docker-svc retries it until its own deadline.)
   // Listing needs docker-svc only.
@@ -215,6 +225,45 @@ TEST_F(GatewayErrorsTest, AllocatorFlagAddsAReadinessCheck) {
   ASSERT_NO_FATAL_FAILURE(
       StartGateway({absl::StrCat("--allocator=", host().allocator_address())}));
   EXPECT_TRUE(WaitUntil([&] { return Call(Get("/readyz")).status == 200; }, absl::Seconds(10)));
+}
+
+// /readyz needs no token, and each check costs docker-svc a Host call (which makes two calls of
+// allocator-svc on one of docker-svc's threads). A flood of 200 concurrent /readyz shares the
+// check in flight, and each check's result for a second: it costs a check a second at most.
+TEST_F(GatewayErrorsTest, AReadyzFloodCostsDockerSvcAboutOneCheckASecond) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  auto checks = [&] {
+    return MetricValue(Call(Get("/metrics")).body, "berth_gateway_readiness_checks_total")
+        .value_or(-1);
+  };
+  HttpResult ready = Call(Get("/readyz"));
+  ASSERT_EQ(ready.status, 200) << ready.Describe();
+  const double checks_before = checks();
+  ASSERT_GE(checks_before, 1);
+
+  // 5 curl processes of 40 transfers, 8 at a time each: 40 connections at once, under the 64
+  // of one client IP.
+  constexpr int kProcesses = 5;
+  constexpr int kPerProcess = 40;
+  std::string command = absl::StrCat("for i in $(seq 1 ", kProcesses,
+                                     "); do curl -sk --parallel --parallel-max 8 "
+                                     "-w '%{http_code}\\n'");
+  for (int i = 0; i < kPerProcess; ++i) {
+    absl::StrAppend(&command, " -o /dev/null ", gateway().base_url(), "/readyz");
+  }
+  absl::StrAppend(&command, " & done; wait");
+  const absl::Time start = absl::Now();
+  const CommandResult flood = RunShell(command);
+  const absl::Duration took = absl::Now() - start;
+  const std::vector<std::string> codes = absl::StrSplit(flood.output, '\n', absl::SkipEmpty());
+  EXPECT_EQ(std::count(codes.begin(), codes.end(), "200"), kProcesses * kPerProcess)
+      << flood.output;
+
+  const double made = checks() - checks_before;
+  std::cerr << kProcesses * kPerProcess << " /readyz in " << absl::FormatDuration(took) << " made "
+            << made << " checks\n";
+  // One check a second at most, plus the one in flight when the flood began.
+  EXPECT_LE(made, std::ceil(absl::ToDoubleSeconds(took)) + 1);
 }
 
 // DEADLINE_EXCEEDED, two ways: docker-svc's own (a box that never becomes ready while the create

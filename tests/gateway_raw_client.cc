@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +38,43 @@ int MillisecondsUntil(absl::Time deadline) {
   return static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(left, 1 << 30)));
 }
 
+// Keeps SIGPIPE from this thread while it lives: a write to a connection the server reset
+// raises it, and its default action would kill the test binary without a word. The signal is
+// blocked, and one raised meanwhile is taken off the thread before the mask is restored, so
+// that the write just fails (EPIPE). Touches no other thread, nor the children the tests
+// start (which would inherit an ignored SIGPIPE).
+class SigpipeSuppressed {
+ public:
+  SigpipeSuppressed() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+    pending_before_ = SigpipePending();
+  }
+  ~SigpipeSuppressed() {
+    const int saved_errno = errno;
+    if (!pending_before_ && SigpipePending()) {
+      const timespec no_wait{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &no_wait) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    errno = saved_errno;
+  }
+  SigpipeSuppressed(const SigpipeSuppressed&) = delete;
+  SigpipeSuppressed& operator=(const SigpipeSuppressed&) = delete;
+
+ private:
+  static bool SigpipePending() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  }
+  sigset_t pipe_;
+  sigset_t previous_;
+  bool pending_before_ = false;
+};
+
 }  // namespace
 
 absl::Status EnsureFileLimit(uint64_t needed) {
@@ -52,7 +92,8 @@ absl::Status EnsureFileLimit(uint64_t needed) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> ConnectTcp(uint16_t port, const std::string& source_ip) {
+absl::StatusOr<int> ConnectTcp(uint16_t port, const std::string& source_ip,
+                               const SocketOptions& options) {
   bool ok_source = false;
   bool ok_target = false;
   const sockaddr_in source = LoopbackAddress(source_ip, 0, &ok_source);
@@ -63,6 +104,14 @@ absl::StatusOr<int> ConnectTcp(uint16_t port, const std::string& source_ip) {
   // A connect the server's backlog does not take in time fails instead of hanging the test.
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  if ((options.receive_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options.receive_buffer,
+                                                sizeof(options.receive_buffer)) != 0) ||
+      (options.max_segment > 0 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &options.max_segment,
+                                             sizeof(options.max_segment)) != 0)) {
+    const int error = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("setsockopt: ", std::strerror(error)));
+  }
   if (bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof(source)) != 0 ||
       connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) != 0) {
     const int error = errno;
@@ -127,6 +176,7 @@ struct TlsConnection::Impl {
   // socket as OpenSSL asks. Its result (> 0 on success), or -1 when the deadline passed.
   template <typename Step>
   int Drive(Step step, absl::Time deadline, bool* peer_ended) {
+    SigpipeSuppressed no_sigpipe;
     while (true) {
       ERR_clear_error();
       const int result = step();
@@ -156,12 +206,12 @@ struct TlsConnection::Impl {
 TlsConnection::TlsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsConnection::~TlsConnection() = default;
 
-absl::StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Open(uint16_t port,
-                                                                   const std::string& source_ip,
-                                                                   absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Open(
+    uint16_t port, const std::string& source_ip, absl::Duration timeout,
+    const SocketOptions& socket_options) {
   const absl::Time deadline = absl::Now() + timeout;
   auto impl = std::make_unique<Impl>();
-  absl::StatusOr<int> fd = ConnectTcp(port, source_ip);
+  absl::StatusOr<int> fd = ConnectTcp(port, source_ip, socket_options);
   if (!fd.ok()) return fd.status();
   impl->fd = *fd;
   fcntl(impl->fd, F_SETFL, fcntl(impl->fd, F_GETFL) | O_NONBLOCK);

@@ -21,8 +21,19 @@ namespace berth::testing {
 // tests that hold many sockets; FAILED_PRECONDITION when the hard limit is lower.
 absl::Status EnsureFileLimit(uint64_t needed);
 
+// Options of a client socket, set before it connects.
+struct SocketOptions {
+  // SO_RCVBUF in bytes; 0: the kernel's default (the kernel's minimum is some 2 KiB).
+  int receive_buffer = 0;
+  // TCP_MAXSEG: the segment size the server is asked to send; 0: the default. Linux sizes a
+  // connection's send buffer by it, so with a small one and a small receive buffer a client
+  // that stops reading blocks the server's writes after some 25 KiB (instead of megabytes).
+  int max_segment = 0;
+};
+
 // A TCP connection to 127.0.0.1:`port` from `source_ip` (any 127.x.y.z); its descriptor.
-absl::StatusOr<int> ConnectTcp(uint16_t port, const std::string& source_ip = "127.0.0.1");
+absl::StatusOr<int> ConnectTcp(uint16_t port, const std::string& source_ip = "127.0.0.1",
+                               const SocketOptions& options = {});
 
 // Plain TCP connections that send nothing, the way an attacker holds a server's descriptors.
 class IdleConnections {
@@ -45,13 +56,14 @@ class IdleConnections {
 };
 
 // One TLS connection to 127.0.0.1:`port`, whose every step gives up at a deadline instead of
-// hanging the test.
+// hanging the test. A server that resets the connection fails the step (SIGPIPE is kept from
+// this thread while it writes), rather than killing the test.
 class TlsConnection {
  public:
   // Connects from `source_ip` and completes the TLS handshake within `timeout`.
   static absl::StatusOr<std::unique_ptr<TlsConnection>> Open(
       uint16_t port, const std::string& source_ip = "127.0.0.1",
-      absl::Duration timeout = absl::Seconds(30));
+      absl::Duration timeout = absl::Seconds(30), const SocketOptions& socket_options = {});
   ~TlsConnection();
 
   // Sends `bytes` within `timeout`.

@@ -1,7 +1,9 @@
 // Issue 11: event streams (GET /v1/events) against the real gateway, docker-svc, allocator-svc
 // and dockerd. Each stream holds a docker-svc thread, so an end user may hold only a few
 // (--max_streams_per_user), everyone together only --max_streams, and no stream outlives its
-// token: it ends, with a last error line and a clean end of the chunked body, at the token's exp.
+// token: it ends, with a last error line and a clean end of the chunked body, at the token's exp
+// (or, whatever the exp, at --max_stream_lifetime). A client that stops reading its stream loses
+// its connection at --stream_write_timeout instead of holding it.
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/gateway_raw_client.h"
 #include "tests/gateway_test_host.h"
 
 namespace berth::testing {
@@ -21,6 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
+constexpr int kDeadlineExceeded = 4;
 constexpr int kResourceExhausted = 8;
 constexpr int kUnauthenticated = 16;
 
@@ -124,10 +128,91 @@ TEST_F(GatewayStreamsTest, AStreamEndsWhenItsTokenExpires) {
   EXPECT_TRUE(absl::EndsWith(stream->Output(), "\n")) << "the error line is not the last";
 
   EXPECT_TRUE(lasting->running()) << lasting->Output();
+  // Counted before the stream's end is written, so before curl could exit.
   EXPECT_EQ(Metric("berth_gateway_streams_expired_total"), 1);
   EXPECT_TRUE(
       WaitUntil([&] { return Metric("berth_gateway_streams_open") == 1; }, absl::Seconds(15)));
   lasting->HangUp();
+}
+
+// exp 1e300 is a valid exp (it names no time the gateway can reach): the stream ends anyway,
+// at --max_stream_lifetime (24 h by default; 5 s here), with a last line saying why, and its
+// token does not count as expired.
+TEST_F(GatewayStreamsTest, AStreamEndsAtItsLongestLifetimeWhateverItsExp) {
+  ASSERT_NO_FATAL_FAILURE(StartAll({}, {"--max_stream_lifetime=5s"}));
+  const std::string forever =
+      SignJwt(JwtAlg::kRS256, keys().rsa().private_pem,
+              absl::StrCat(R"({"sub":"alice","iss":")", kJwtIssuer, R"(","aud":")", kJwtAudience,
+                           R"(","exp":1e300})"));
+  ASSERT_FALSE(forever.empty());
+  const absl::Time opened = absl::Now();
+  std::unique_ptr<CurlStream> stream = OpenStream(forever);
+  ASSERT_NE(stream, nullptr);
+  ASSERT_TRUE(Started(*stream)) << stream->Output();
+
+  absl::StatusOr<int> exit_code = stream->Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit_code.ok()) << "the stream outlived --max_stream_lifetime by a minute:\n"
+                              << stream->Output();
+  EXPECT_EQ(*exit_code, 0) << "the stream did not end cleanly:\n" << stream->Output();
+  EXPECT_GE(absl::Now(), opened + absl::Seconds(4)) << "ended before its lifetime was over";
+  EventLines lines = ParseEventLines(stream->Lines());
+  EXPECT_THAT(lines.malformed, IsEmpty());
+  ASSERT_THAT(lines.errors, SizeIs(1)) << stream->Output();
+  EXPECT_EQ(lines.errors[0].code, kDeadlineExceeded);
+  EXPECT_THAT(lines.errors[0].message, HasSubstr("watch again"));
+  EXPECT_EQ(Metric("berth_gateway_streams_expired_total"), 0);
+  EXPECT_EQ(Metric("berth_gateway_streams_open"), 0);
+}
+
+// A client that opens a stream and stops reading it (a receive buffer of a few KiB, and a small
+// segment size, by which Linux sizes the gateway's send buffer too) used to keep its connection
+// forever: the gateway's write waited on it without a timeout, and even the stream's end at the
+// token's exp queued behind that write. Events of boxes with long names fill what the buffers
+// hold (some 25 KiB) until the gateway's write blocks; --stream_write_timeout (2 s here) later
+// the connection is closed and the watch on docker-svc with it.
+TEST_F(GatewayStreamsTest, AStreamWhoseClientStopsReadingIsClosed) {
+  ASSERT_NO_FATAL_FAILURE(StartAll({}, {"--stream_write_timeout=2s"}));
+  const std::string backend = BackendToken();
+  SocketOptions stops_reading;
+  stops_reading.receive_buffer = 1;  // the kernel's minimum
+  stops_reading.max_segment = 256;
+  absl::StatusOr<std::unique_ptr<TlsConnection>> tls =
+      TlsConnection::Open(gateway().port(), "127.0.0.1", absl::Seconds(30), stops_reading);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  ASSERT_TRUE((*tls)
+                  ->Write(absl::StrCat("GET /v1/events HTTP/1.1\r\nHost: gateway\r\n",
+                                       TestKeys::AuthHeader(backend), "\r\n\r\n"))
+                  .ok());
+  TlsConnection::Received started = (*tls)->ReadUntil("KIND_SNAPSHOT_DONE", absl::Seconds(30));
+  ASSERT_THAT(started.data, HasSubstr("KIND_SNAPSHOT_DONE"));
+  ASSERT_EQ(Metric("berth_gateway_streams_open"), 1);
+
+  // From now on the client reads nothing.
+  const std::string long_name(200, 'n');
+  auto stream_closed = [&] { return Metric("berth_gateway_streams_open") == 0; };
+  int boxes = 0;
+  for (; boxes < 40 && !stream_closed(); ++boxes) {
+    absl::StatusOr<box::v1::CreateResponse> created =
+        CreateBox(absl::StrCat(R"({"app":"test-box","userId":")", long_name, boxes,
+                               R"(","sessionId":")", long_name, R"("})"),
+                  backend);
+    ASSERT_TRUE(created.ok()) << created.status();
+    HttpResult stopped = Call(Delete(
+        absl::StrCat("/v1/boxes/", created->box().box_id(), "?reason=", long_name), backend));
+    ASSERT_EQ(stopped.status, 200) << stopped.Describe();
+  }
+  std::cerr << "the events of " << boxes << " boxes were written to the stream\n";
+  EXPECT_TRUE(WaitUntil(stream_closed, absl::Seconds(60)))
+      << "the stream of a client that reads nothing is still open after the events of " << boxes
+      << " boxes";
+  // Its connection is gone too: only this /metrics request's own is open.
+  EXPECT_TRUE(
+      WaitUntil([&] { return Metric("berth_gateway_connections_open") == 1; }, absl::Seconds(30)));
+  // The client, reading again, gets what was sent and then the end, without the stream's last
+  // chunk: it was cut off.
+  TlsConnection::Received rest = (*tls)->ReadUntilClosed(absl::Seconds(60));
+  EXPECT_TRUE(rest.closed);
+  EXPECT_FALSE(absl::EndsWith(rest.data, "0\r\n\r\n"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "gateway/http/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -36,6 +37,10 @@ constexpr size_t kMaxPendingChunks = 4096;
 constexpr std::chrono::seconds kLingerAfterRefusal{2};
 // The buffer that what such a connection still sends is read into and dropped.
 constexpr size_t kDiscardBytes = 16 << 10;
+// A connection's read buffer holds at most a header (HttpServerOptions::max_header_bytes) and
+// this much more: what a read brings beyond the part being parsed. A body's bytes are moved
+// into the request as they are parsed and are not held there.
+constexpr size_t kReadBufferSlack = 16 << 10;
 
 using Clock = std::chrono::steady_clock;
 
@@ -123,10 +128,13 @@ class SessionWriter final : public ResponseWriter {
   std::shared_ptr<Session> session_;
 };
 
-// The time by which a connection accepted now must have authenticated a request.
-Clock::time_point UnauthenticatedDeadline(absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return Clock::time_point::max();
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(ToChrono(timeout));
+// `timeout` from now; time_point::max() for an infinite one (or one too long to count).
+Clock::time_point DeadlineAfter(absl::Duration timeout) {
+  const Clock::time_point now = Clock::now();
+  if (timeout == absl::InfiniteDuration() || ToChrono(timeout) >= Clock::time_point::max() - now) {
+    return Clock::time_point::max();
+  }
+  return now + std::chrono::duration_cast<Clock::duration>(ToChrono(timeout));
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -139,7 +147,9 @@ class Session : public std::enable_shared_from_this<Session> {
         handler_(handler),
         options_(options),
         state_(std::move(state)),
-        unauthenticated_until_(UnauthenticatedDeadline(options.unauthenticated_timeout)) {}
+        unauthenticated_until_(DeadlineAfter(options.unauthenticated_timeout)),
+        buffer_(options.max_header_bytes + kReadBufferSlack),
+        stream_timer_(stream_.get_executor()) {}
   ~Session() {
     Answered();
     state_->Closed(this);
@@ -193,8 +203,11 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_head_->keep_alive(false);  // the stream ends the connection
     stream_head_->chunked(true);
     serializer_.emplace(*stream_head_);
+    // No read or write timeout of the stream's own: it lasts as long as its handler wants, and
+    // stream_timer_ bounds each of its writes.
     beast::get_lowest_layer(stream_).expires_never();
     writing_ = true;
+    ArmStreamWriteDeadline();
     http::async_write_header(stream_, *serializer_,
                              [self = shared_from_this()](beast::error_code error, size_t) {
                                self->OnStreamWritten(error);
@@ -207,11 +220,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void QueueChunk(std::optional<std::string> data) {  // nullopt: the last chunk
-    if (closed_ || !streaming_) return;
+    if (closed_ || !streaming_ || end_queued_) return;
     if (pending_.size() >= kMaxPendingChunks) {
       // A client that does not read its stream is cut off (and its RPC cancelled) rather than
       // buffered without end; it can watch again.
       return ClientGone();
+    }
+    if (!data.has_value()) {
+      // The handler is done: what is still queued gets stream_end_grace to be written, so
+      // that a client that stopped reading cannot keep the connection.
+      end_queued_ = true;
+      end_deadline_ = DeadlineAfter(options_.stream_end_grace);
+      if (writing_) ArmStreamWriteDeadline();  // the write in progress too
     }
     pending_.push_back(std::move(data));
     if (!writing_) WriteNextChunk();
@@ -288,6 +308,9 @@ class Session : public std::enable_shared_from_this<Session> {
                                 "a request without credentials may not have a body"));
     }
     if (length > options_.max_body_bytes) return Refuse(BodyTooLarge());
+    // Counts a chunked body's data too. Its framing (chunk-size lines, their extensions, the
+    // trailer) is counted by no limit of Beast's parser (Boost 1.74): the read buffer's cap
+    // bounds it (OnReadFailed, buffer_overflow).
     parser_->body_limit(options_.max_body_bytes);
     if (parser_->is_done()) return OnRequest();
     // The body must follow its header within the request timeout.
@@ -329,6 +352,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection is closed (hung up, timed out, TLS failure).
   void OnReadFailed(const beast::error_code& error) {
     if (error == http::error::body_limit) return Refuse(BodyTooLarge());
+    if (error == http::error::buffer_overflow) {
+      // A part of the request no limit of the parser counts (a chunk-size line, a trailer)
+      // fills the read buffer.
+      return Refuse(ServerError(
+          http::status::bad_request, 3,
+          absl::StrCat("a chunk-size line or trailer of the request exceeds ",
+                       buffer_.max_size(), " bytes")));
+    }
     if (error == http::error::header_limit) {
       return Refuse(ServerError(http::status::request_header_fields_too_large, 3,
                                 absl::StrCat("the header exceeds ", options_.max_header_bytes,
@@ -372,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void DiscardUntilHangUp() {
     buffer_.clear();
     beast::get_lowest_layer(stream_).async_read_some(
-        buffer_.prepare(kDiscardBytes),
+        buffer_.prepare(std::min(kDiscardBytes, buffer_.max_size())),
         [self = shared_from_this()](beast::error_code error, size_t) {
           if (error) return self->Close();
           self->DiscardUntilHangUp();
@@ -385,6 +416,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     writing_ = true;
+    ArmStreamWriteDeadline();
     std::optional<std::string> next = std::move(pending_.front());
     pending_.pop_front();
     auto done = [self = shared_from_this()](beast::error_code error, size_t) {
@@ -408,8 +440,28 @@ class Session : public std::enable_shared_from_this<Session> {
     WriteNextChunk();
   }
 
+  // The stream's write about to start (or in progress) must be done within
+  // stream_write_timeout, and by end_deadline_ once the handler ended the stream, else the
+  // connection is closed (OnStreamWriteDeadline).
+  void ArmStreamWriteDeadline() {
+    // Setting the expiry cancels the wait armed before.
+    stream_timer_.expires_at(std::min(DeadlineAfter(options_.stream_write_timeout), end_deadline_));
+    stream_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
+      if (!error) self->OnStreamWriteDeadline();
+    });
+  }
+
+  void OnStreamWriteDeadline() {
+    // Nothing is being written, or the timer was armed again after this wait ended.
+    if (closed_ || !writing_ || stream_timer_.expiry() > Clock::now()) return;
+    spdlog::debug("an event stream's client reads too slowly or not at all; closing it");
+    ClientGone();
+  }
+
+  // The client hung up, failed a write or reads too slowly: the handler hears of it (unless it
+  // ended the stream already) and the connection is closed.
   void ClientGone() {
-    if (!ended_ && on_client_gone_) {
+    if (!end_queued_ && on_client_gone_) {
       auto on_close = std::move(on_client_gone_);
       on_client_gone_ = nullptr;
       on_close();
@@ -433,6 +485,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // callbacks hold the writer), so that nothing keeps the session alive after its close.
     on_client_gone_ = nullptr;
     pending_.clear();
+    stream_timer_.cancel();  // its wait holds this session
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
@@ -463,12 +516,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // Streaming state.
   bool streaming_ = false;
   bool writing_ = false;
-  bool ended_ = false;
+  // End() was queued, by when all must be written (time_point::max() before).
+  bool end_queued_ = false;
+  Clock::time_point end_deadline_ = Clock::time_point::max();
+  bool ended_ = false;  // the last chunk's write has begun
   std::optional<http::response<http::empty_body>> stream_head_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   std::deque<std::optional<std::string>> pending_;
   std::function<void()> on_client_gone_;
   char probe_[64];
+  // Bounds each write of the stream (ArmStreamWriteDeadline).
+  net::steady_timer stream_timer_;
 };
 
 void SessionWriter::Send(HttpResponse response) {

@@ -35,7 +35,8 @@ class ResponseWriter {
   virtual void StartStream(HttpResponse head) = 0;
   virtual void Chunk(std::string data) = 0;
   virtual void End() = 0;
-  // Runs `on_close` (once, on the connection's strand) if the client goes away before End().
+  // Runs `on_close` (once, on the connection's strand) if the client goes away before End(),
+  // or is cut off for not reading its stream (HttpServerOptions::stream_write_timeout).
   virtual void OnClientGone(std::function<void()> on_close) = 0;
 };
 
@@ -66,7 +67,9 @@ struct HttpServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 4678;  // 0: any free port (see HttpServer::port())
   int threads = 2;
-  // Larger bodies are answered 413, larger header blocks 431, both without reading further.
+  // Larger bodies are answered 413, larger header blocks 431, both without reading further;
+  // a chunked body's data counts as a body. A connection's read buffer holds at most
+  // max_header_bytes plus 16 KiB: a chunk-size line or trailer that does not fit is 400.
   uint64_t max_body_bytes = 1 << 20;
   uint32_t max_header_bytes = 16 << 10;
   // A new connection's handshake and first request header, and any request's body once its
@@ -74,6 +77,13 @@ struct HttpServerOptions {
   // connection may wait idle_timeout for its next request's header.
   absl::Duration request_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Seconds(60);
+  // Each write of an event stream (its header, a chunk, its end) must be done within this,
+  // else the connection is closed and the handler told (ResponseWriter::OnClientGone): a
+  // client that stops reading cannot hold its connection. Once the handler has called End(),
+  // whatever is still queued must be written within stream_end_grace (or sooner by the
+  // former), else the connection is closed.
+  absl::Duration stream_write_timeout = absl::Seconds(30);
+  absl::Duration stream_end_grace = absl::Seconds(5);
   // A connection must complete its TLS handshake and the header of a request the handler
   // authenticates (RequestHandler::CheckHeader) within this of being accepted, else it is
   // closed, whatever it is doing then, unless it is being answered. Until then this deadline
@@ -92,8 +102,8 @@ struct HttpServerOptions {
 // An asynchronous HTTPS/1.1 server (Boost.Beast over Asio): TLS always, keep-alive, one
 // request at a time per connection, no thread per request. Each request's header is read and
 // checked (RequestHandler::CheckHeader) before its body; a request answered without its body
-// being read (a refusal, 413, 431, 400) closes its connection after a short wait that lets
-// the client read the answer rather than lose it to a reset. Thread-safe.
+// being read (a refusal, 413, 431, 400) closes its connection after a short wait that
+// lets the client read the answer rather than lose it to a reset. Thread-safe.
 class HttpServer {
  public:
   // Binds, listens and starts serving on `options.threads` threads. `tls` and `handler` must

@@ -1,6 +1,7 @@
 // HttpServer on real sockets with real TLS: the drain at shutdown, HEAD answers, accepting
 // again after running out of file descriptors, the connection caps, the deadline of
-// unauthenticated connections and refusals from the header alone.
+// unauthenticated connections, refusals from the header alone, and the write deadlines of
+// event streams whose client stops reading.
 #include "gateway/http/http_server.h"
 
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/testing/temp_dir.h"
@@ -38,7 +40,8 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
-// Answers "/held" only when the test releases it; any other target at once with "hello".
+// Answers "/held" only when the test releases it, "/echo" with the request's body; any other
+// target at once with "hello".
 // Refuses "/refused" from its header (401); a request with an X-Anonymous header is not
 // authenticated, every other one is.
 class TestHandler final : public RequestHandler {
@@ -67,6 +70,11 @@ class TestHandler final : public RequestHandler {
     if (request.target() == "/big") {  // more than the socket buffers hold
       HttpResponse response{http::status::ok, 11};
       response.body() = std::string(32 << 20, 'x');
+      return writer->Send(std::move(response));
+    }
+    if (request.target() == "/echo") {
+      HttpResponse response{http::status::ok, 11};
+      response.body() = request.body();
       return writer->Send(std::move(response));
     }
     if (request.target() == "/held") {
@@ -134,12 +142,16 @@ using Response = http::response<http::string_body>;
 // that never answers fails the test instead of hanging it.
 class Client {
  public:
-  // Connects from `source` (any 127.x.y.z) and completes the TLS handshake.
-  explicit Client(uint16_t port, const std::string& source = "127.0.0.1")
+  // Connects from `source` (any 127.x.y.z) and completes the TLS handshake. `receive_buffer`:
+  // the socket's SO_RCVBUF when not 0 (a client that will stop reading holds little).
+  explicit Client(uint16_t port, const std::string& source = "127.0.0.1", int receive_buffer = 0)
       : tls_(ssl::context::tls_client), stream_(io_, tls_) {
     tls_.set_verify_mode(ssl::verify_none);
     tcp::socket& socket = beast::get_lowest_layer(stream_);
     socket.open(tcp::v4(), error_);
+    if (!error_ && receive_buffer > 0) {
+      socket.set_option(net::socket_base::receive_buffer_size(receive_buffer), error_);
+    }
     if (!error_) socket.bind(tcp::endpoint(net::ip::make_address(source), 0), error_);
     if (!error_) socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), error_);
     if (error_) return;
@@ -160,6 +172,11 @@ class Client {
     }
     request.keep_alive(true);
     error_ = Run([&](auto done) { http::async_write(stream_, request, done); });
+  }
+
+  // Sends `bytes` as they are.
+  void SendRaw(const std::string& bytes) {
+    error_ = Run([&](auto done) { net::async_write(stream_, net::buffer(bytes), done); });
   }
 
   // The next response; a HEAD's has no body to read.
@@ -407,6 +424,69 @@ TEST_F(HttpServerTest, AStreamEndedByItsHandlerFreesItsConnection) {
       << "the connection leaked through its OnClientGone callback";
 }
 
+// A client that stops reading its event stream (with a receive buffer of a few KiB) blocks the
+// stream's write; before the 4,096-chunk queue fills, the write times out and the connection is
+// closed, the handler told.
+TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsClosedAtTheWriteTimeout) {
+  HttpServerOptions options;
+  options.stream_write_timeout = absl::Milliseconds(500);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  Client client(server_->port(), "127.0.0.1", /*receive_buffer=*/1);
+  std::shared_ptr<ResponseWriter> writer = OpenStream(client);
+  ASSERT_NE(writer, nullptr);
+  // 16 MiB in 2,048 chunks: more than the socket buffers hold, less than the queue's cap.
+  const std::string chunk(8 << 10, 'x');
+  for (int i = 0; i < 2048; ++i) writer->Chunk(chunk);
+  EXPECT_TRUE(Eventually([&] { return handler_.client_gone(); }))
+      << "a blocked write was never given up";
+  EXPECT_TRUE(WaitForOpenConnections(0));
+}
+
+// The same client, with a stream its handler has ended: what is still queued (and the end)
+// gets stream_end_grace to be written, however long the write timeout, then the connection is
+// closed. The handler, done already, hears nothing.
+TEST_F(HttpServerTest, AnEndedStreamWhoseClientStopsReadingIsClosedAfterTheGrace) {
+  HttpServerOptions options;
+  options.stream_write_timeout = absl::Hours(1);
+  options.stream_end_grace = absl::Milliseconds(500);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  Client client(server_->port(), "127.0.0.1", /*receive_buffer=*/1);
+  std::shared_ptr<ResponseWriter> writer = OpenStream(client);
+  ASSERT_NE(writer, nullptr);
+  const std::string chunk(8 << 10, 'x');
+  for (int i = 0; i < 2048; ++i) writer->Chunk(chunk);
+  writer->End();
+  EXPECT_TRUE(WaitForOpenConnections(0)) << "the ended stream's connection stayed open";
+  EXPECT_FALSE(handler_.client_gone());
+}
+
+// A chunked request body is read whole; one whose chunk-size line never ends fills the read
+// buffer (max_header_bytes + 16 KiB), not memory: 400, and the connection is closed.
+TEST_F(HttpServerTest, AChunkedBodyIsReadAndItsFramingBounded) {
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.SendRaw(
+      "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n");
+  absl::StatusOr<Response> echoed = client.Read();
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(echoed->result_int(), 200);
+  EXPECT_EQ(echoed->body(), "hello, world");
+  EXPECT_TRUE(echoed->keep_alive());
+
+  // 40 KiB of one chunk-size line: more than the buffer's 32 KiB, less than socket buffers.
+  client.SendRaw(absl::StrCat(
+      "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n1;",
+      std::string(40 << 10, 'a')));
+  absl::StatusOr<Response> refused = client.Read();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->result_int(), 400);
+  EXPECT_NE(refused->body().find("chunk-size line or trailer"), std::string::npos)
+      << refused->body();
+  EXPECT_FALSE(refused->keep_alive());
+  EXPECT_TRUE(client.ClosedByServer());
+}
+
 // Out of file descriptors, accept() fails while the connection stays queued: the server must
 // neither spin on it nor stop accepting once descriptors are free again.
 TEST_F(HttpServerTest, AcceptWaitsOutRunningOutOfDescriptors) {
@@ -504,18 +584,21 @@ TEST_F(HttpServerTest, AHeaderRefusalDoesNotWaitForTheBody) {
 // meanwhile; one that has authenticated is not.
 TEST_F(HttpServerTest, UnauthenticatedConnectionsAreClosedAtTheirDeadline) {
   HttpServerOptions options;
-  options.unauthenticated_timeout = absl::Milliseconds(500);
+  // Each connection's handshake and first round trip must fit in it, on a loaded machine too.
+  options.unauthenticated_timeout = absl::Seconds(2);
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
-  Client anonymous(server_->port());
   Client authenticated(server_->port());
-  ASSERT_TRUE(anonymous.connected() && authenticated.connected());
-  anonymous.Send(http::verb::get, "/x", "", /*anonymous=*/true);
-  ASSERT_TRUE(anonymous.Read().ok());
+  ASSERT_TRUE(authenticated.connected());
   authenticated.Send(http::verb::get, "/x");
   ASSERT_TRUE(authenticated.Read().ok());
+  // Opened later, so that its deadline passes after the other's.
+  Client anonymous(server_->port());
+  ASSERT_TRUE(anonymous.connected());
+  anonymous.Send(http::verb::get, "/x", "", /*anonymous=*/true);
+  ASSERT_TRUE(anonymous.Read().ok());
   EXPECT_TRUE(anonymous.ClosedByServer()) << "kept alive past the deadline";
   EXPECT_TRUE(Eventually([&] { return observer_.timed_out == 1; }));
-  absl::SleepFor(absl::Milliseconds(600));  // the deadline has passed for both
+  // The deadline has passed for both.
   authenticated.Send(http::verb::get, "/x");
   absl::StatusOr<Response> again = authenticated.Read();
   ASSERT_TRUE(again.ok()) << again.status();

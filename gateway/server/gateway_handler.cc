@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -24,6 +26,8 @@ constexpr char kJson[] = "application/json";
 // docker-svc's report on itself and its allocator-svc, for /readyz.
 constexpr char kHostMethod[] = "/berth.box.v1.Boxes/Host";
 constexpr absl::Duration kReadyTimeout = absl::Seconds(2);
+// How long a /readyz check's result answers the /readyz requests that follow it.
+constexpr absl::Duration kReadyCacheTtl = absl::Seconds(1);
 // The route label of requests refused before a route was looked up.
 constexpr char kUnmatched[] = "unmatched";
 
@@ -185,15 +189,52 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
 }
 
 void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
-  // The checks answer on gRPC's threads, in any order; the last one answers the request.
+  std::optional<std::string> cached;  // the problem of a recent check ("": ready)
+  {
+    absl::MutexLock lock(&ready_mu_);
+    if (absl::Now() - ready_checked_at_ < kReadyCacheTtl) {
+      cached = ready_problem_;
+    } else {
+      ready_waiting_.push_back(exchange);
+      if (ready_checking_) return;  // answered with the check in flight
+      ready_checking_ = true;
+    }
+  }
+  if (cached.has_value()) return AnswerReady(exchange, *cached);
+  metrics_.ReadinessChecked();
+  CheckReadiness([this](std::string problem) { ReadinessChecked(std::move(problem)); });
+}
+
+void GatewayHandler::ReadinessChecked(std::string problem) {
+  std::vector<std::shared_ptr<Exchange>> waiting;
+  {
+    absl::MutexLock lock(&ready_mu_);
+    ready_checking_ = false;
+    ready_checked_at_ = absl::Now();
+    ready_problem_ = problem;
+    waiting.swap(ready_waiting_);
+  }
+  for (const std::shared_ptr<Exchange>& exchange : waiting) AnswerReady(exchange, problem);
+}
+
+void GatewayHandler::AnswerReady(const std::shared_ptr<Exchange>& exchange,
+                                 const std::string& problem) {
+  if (problem.empty()) return Finish(exchange, JsonResponse(200, "{\"status\":\"ready\"}"));
+  FinishError(exchange, absl::UnavailableError(problem));
+}
+
+void GatewayHandler::CheckReadiness(std::function<void(std::string problem)> done) {
+  // The checks answer on gRPC's threads, in any order; the last one calls `done`.
   struct Ready {
-    explicit Ready(int checks) : pending(checks) {}
+    Ready(int checks, std::function<void(std::string)> on_done)
+        : pending(checks), done(std::move(on_done)) {}
     absl::Mutex mu;
     int pending ABSL_GUARDED_BY(mu);
     std::string problem ABSL_GUARDED_BY(mu);  // the first check's that failed
+    const std::function<void(std::string)> done;
   };
-  auto ready = std::make_shared<Ready>(allocator_ != nullptr ? 2 : 1);
-  auto done = [this, exchange, ready](std::string problem) {
+  auto ready = std::make_shared<Ready>(allocator_ != nullptr ? 2 : 1, std::move(done));
+  auto checked = [ready](std::string problem) {
     std::string first_problem;
     {
       absl::MutexLock lock(&ready->mu);
@@ -201,28 +242,26 @@ void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
       if (--ready->pending > 0) return;
       first_problem = ready->problem;
     }
-    if (first_problem.empty()) {
-      return Finish(exchange, JsonResponse(200, "{\"status\":\"ready\"}"));
-    }
-    FinishError(exchange, absl::UnavailableError(first_problem));
+    ready->done(std::move(first_problem));
   };
   // docker-svc's Host report says whether docker-svc answers and whether its allocator-svc
   // answers it, so that the gateway needs no connection of its own to allocator-svc. The call
   // carries no berth-user: the gateway asks as the backend.
-  boxes_->Unary(kHostMethod, box::v1::HostRequest().SerializeAsString(), kReadyTimeout, {},
-                [done](const grpc::Status& status, std::string response) {
-                  box::v1::HostResponse host;
-                  if (!status.ok() || !host.ParseFromString(response)) {
-                    return done("docker-svc does not answer");
-                  }
-                  if (!host.allocator_error().empty()) {
-                    return done(absl::StrCat("docker-svc's allocator: ", host.allocator_error()));
-                  }
-                  done("");
-                });
+  boxes_->Unary(
+      kHostMethod, box::v1::HostRequest().SerializeAsString(), kReadyTimeout, {},
+      [checked](const grpc::Status& status, std::string response) {
+        box::v1::HostResponse host;
+        if (!status.ok() || !host.ParseFromString(response)) {
+          return checked("docker-svc does not answer");
+        }
+        if (!host.allocator_error().empty()) {
+          return checked(absl::StrCat("docker-svc's allocator: ", host.allocator_error()));
+        }
+        checked("");
+      });
   if (allocator_ != nullptr) {
-    allocator_->CheckHealth(kReadyTimeout, [done](bool serving) {
-      done(serving ? "" : "allocator-svc (--allocator) does not answer");
+    allocator_->CheckHealth(kReadyTimeout, [checked](bool serving) {
+      checked(serving ? "" : "allocator-svc (--allocator) does not answer");
     });
   }
 }
@@ -304,32 +343,39 @@ void GatewayHandler::HandleStream(std::shared_ptr<Exchange> exchange, const rout
   head.set(http::field::content_type, "application/x-ndjson");
   SetAllowOrigin(exchange->allow_origin, head);
   exchange->writer->StartStream(std::move(head));
-  // The call's deadline is the token's exp: a stream lives no longer than its credentials.
-  const absl::Time expires = caller.expires;
+  // The call's deadline is the token's exp: a stream lives no longer than its credentials. Nor
+  // longer than max_stream_lifetime, whatever exp says (1e300 is a valid one), or without auth.
+  const absl::Time longest = absl::Now() + options_.max_stream_lifetime;
+  const bool ends_at_exp = caller.expires <= longest;
+  const absl::Time deadline = ends_at_exp ? caller.expires : longest;
   std::shared_ptr<StreamHandle> stream = boxes_->ServerStream(
-      route.grpc_path, request, metadata, expires,
+      route.grpc_path, request, metadata, deadline,
       [exchange, prototype](std::string bytes) {
         std::unique_ptr<google::protobuf::Message> event(prototype->New());
         if (!event->ParseFromString(bytes)) return;
         absl::StatusOr<std::string> line = routing::StreamResultLine(*event);
         if (line.ok()) exchange->writer->Chunk(*std::move(line));
       },
-      [this, exchange, held, expires](const grpc::Status& status) mutable {
-        const bool expired = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-                             expires != absl::InfiniteFuture();
+      [this, exchange, held, ends_at_exp](const grpc::Status& status) mutable {
+        const bool timed_out = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+        const bool expired = timed_out && ends_at_exp;
         if (expired) {
           exchange->writer->Chunk(routing::StreamErrorLine(
               absl::UnauthenticatedError("the token expired; watch again with a new one")));
+        } else if (timed_out) {
+          exchange->writer->Chunk(routing::StreamErrorLine(absl::DeadlineExceededError(
+              "the stream lasted as long as a stream may; watch again")));
         } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
           metrics_.BackendError(boxes_->name(), CodeName(status));
           exchange->writer->Chunk(routing::StreamErrorLine(common::FromGrpcStatus(status)));
         }
-        exchange->writer->End();
+        // Counted, and its place given back, before the client can see the end.
         held.reset();
         metrics_.StreamClosed(expired);
         if (!exchange->finished.exchange(true)) {
           metrics_.RequestFinished(exchange->route_label, 200, absl::Now() - exchange->start);
         }
+        exchange->writer->End();
       });
   exchange->writer->OnClientGone([stream] { stream->Cancel(); });
 }

@@ -2,11 +2,14 @@
 #define BERTH_GATEWAY_SERVER_GATEWAY_HANDLER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gateway/auth/jwt_verifier.h"
 #include "gateway/backend/backend.h"
@@ -26,13 +29,19 @@ struct GatewayHandlerOptions {
   absl::Duration default_timeout = absl::Seconds(10);
   // How many event streams may be open at once.
   StreamLimits stream_limits;
+  // The longest an event stream lasts, whatever its token's exp (an exp of 1e300, or none
+  // without auth, must not keep a docker-svc thread forever).
+  absl::Duration max_stream_lifetime = absl::Hours(24);
 };
 
 // Answers every HTTP request of the gateway:
 //   GET /healthz   200 while the process runs;
 //   GET /readyz    200 when docker-svc answers its Host report and that report says its
 //                  allocator-svc answers too (and, when the gateway was given one, a health
-//                  check of allocator-svc answers), else 503;
+//                  check of allocator-svc answers), else 503. One check runs at a time: the
+//                  /readyz requests that arrive meanwhile share its result, and so do those of
+//                  the next kReadyCacheTtl (1 s) after it, so that a flood of them costs
+//                  docker-svc about one call a second;
 //   GET /metrics   Prometheus text (metrics.h);
 //   OPTIONS        CORS preflight, 204;
 //   anything else  the caller's Bearer JWT is verified from the header, before the body is
@@ -42,7 +51,8 @@ struct GatewayHandlerOptions {
 //                  docker-svc, its answer into JSON. An end user's token (no "backend" scope)
 //                  acts as its subject (metadata berth-user), which docker-svc enforces. An
 //                  event stream counts against StreamLimits (429 over them) and ends, with a
-//                  last error line, when its token's exp passes.
+//                  last error line, when its token's exp passes, or max_stream_lifetime after
+//                  it began if that comes first.
 // Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h.
 // Thread-safe; nothing blocks a server thread.
 class GatewayHandler final : public RequestHandler {
@@ -68,6 +78,12 @@ class GatewayHandler final : public RequestHandler {
                     const Caller& caller, const std::string& request,
                     const CallMetadata& metadata);
   void HandleReady(std::shared_ptr<Exchange> exchange);
+  // Asks the backends whether the gateway is ready; done("") when it is, else done(why not),
+  // once, on a gRPC thread.
+  void CheckReadiness(std::function<void(std::string problem)> done);
+  // The check in flight ended: caches its result and answers the /readyz requests waiting.
+  void ReadinessChecked(std::string problem);
+  void AnswerReady(const std::shared_ptr<Exchange>& exchange, const std::string& problem);
   // Who calls, from the request's Authorization header.
   absl::StatusOr<Caller> Authenticate(const HttpRequestHeader& header) const;
   void Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response);
@@ -82,6 +98,13 @@ class GatewayHandler final : public RequestHandler {
   Metrics metrics_;
   const std::shared_ptr<StreamLimiter> streams_;
   std::atomic<bool> shutting_down_{false};
+
+  // /readyz: the check in flight, the requests waiting for it, and the last check's result.
+  absl::Mutex ready_mu_;
+  bool ready_checking_ ABSL_GUARDED_BY(ready_mu_) = false;
+  std::vector<std::shared_ptr<Exchange>> ready_waiting_ ABSL_GUARDED_BY(ready_mu_);
+  absl::Time ready_checked_at_ ABSL_GUARDED_BY(ready_mu_) = absl::InfinitePast();
+  std::string ready_problem_ ABSL_GUARDED_BY(ready_mu_);  // empty: ready
 };
 
 }  // namespace berth::gateway

@@ -119,6 +119,13 @@ std::string Metrics::Render() const {
       "expired.\n# TYPE berth_gateway_streams_expired_total counter\n"
       "berth_gateway_streams_expired_total ",
       streams_expired_.load(kRelaxed), "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP berth_gateway_readiness_checks_total Checks of the backends made for /readyz "
+      "(each answers the /readyz requests of up to a second).\n"
+      "# TYPE berth_gateway_readiness_checks_total counter\n"
+      "berth_gateway_readiness_checks_total ",
+      readiness_checks_.load(kRelaxed), "\n");
   return out;
 }
 

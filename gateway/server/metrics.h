@@ -29,6 +29,7 @@ namespace berth::gateway {
 //                                                          max_streams_per_user,
 //                                                          max_backend_streams)
 //   berth_gateway_streams_expired_total                    counter (ended at the token's exp)
+//   berth_gateway_readiness_checks_total                   counter (backend checks of /readyz)
 // `route` is the route's template ("GET /v1/boxes/{box_id}"), never the raw path, so that the
 // label set stays small. Thread-safe.
 class Metrics final : public ConnectionObserver {
@@ -50,6 +51,9 @@ class Metrics final : public ConnectionObserver {
   void StreamClosed(bool expired);
   void StreamRefused(StreamCap cap);
 
+  // /readyz asked the backends (once for all the /readyz requests it answers).
+  void ReadinessChecked() { readiness_checks_.fetch_add(1, std::memory_order_relaxed); }
+
   std::string Render() const;
 
  private:
@@ -69,6 +73,7 @@ class Metrics final : public ConnectionObserver {
   std::atomic<int64_t> streams_open_{0};
   std::array<std::atomic<uint64_t>, 3> streams_refused_{};  // by StreamCap
   std::atomic<uint64_t> streams_expired_{0};
+  std::atomic<uint64_t> readiness_checks_{0};
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> latency_ ABSL_GUARDED_BY(mu_);

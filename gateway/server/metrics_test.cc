@@ -46,6 +46,7 @@ TEST(MetricsTest, RendersConnectionsAndStreams) {
   metrics.StreamOpened();
   metrics.StreamClosed(/*expired=*/true);
   metrics.StreamRefused(StreamCap::kMaxStreamsPerUser);
+  metrics.ReadinessChecked();
   const std::string text = metrics.Render();
   EXPECT_THAT(text, HasSubstr("# TYPE berth_gateway_connections_open gauge\n"
                               "berth_gateway_connections_open 1\n"));
@@ -61,6 +62,8 @@ TEST(MetricsTest, RendersConnectionsAndStreams) {
   EXPECT_THAT(text,
               HasSubstr("berth_gateway_streams_refused_total{cap=\"max_backend_streams\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("berth_gateway_streams_expired_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE berth_gateway_readiness_checks_total counter\n"
+                              "berth_gateway_readiness_checks_total 1\n"));
 }
 
 TEST(MetricsTest, LabelValuesAreEscaped) {

@@ -66,6 +66,11 @@ absl::Status CheckLimits(const GatewayConfig& config) {
   if (config.unauthenticated_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--unauthenticated_timeout must be positive");
   }
+  if (config.stream_write_timeout <= absl::ZeroDuration() ||
+      config.max_stream_lifetime <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--stream_write_timeout and --max_stream_lifetime must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -115,6 +120,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   options.cors_origins = config.cors_origins;
   options.default_timeout = config.request_timeout;
   options.stream_limits = config.stream_limits;
+  options.max_stream_lifetime = config.max_stream_lifetime;
   if (config.insecure_no_auth) {
     spdlog::warn("*** --insecure_no_auth: every caller may do everything; development only ***");
   } else {
@@ -145,6 +151,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   server_options.max_connections = config.max_connections;
   server_options.max_connections_per_client = config.max_connections_per_ip;
   server_options.unauthenticated_timeout = config.unauthenticated_timeout;
+  server_options.stream_write_timeout = config.stream_write_timeout;
   server_options.observer = &handler.metrics();
   ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server,
                    HttpServer::Start(server_options, &tls, &handler));

@@ -39,6 +39,10 @@ struct GatewayConfig {
   // within this of being accepted.
   absl::Duration unauthenticated_timeout = absl::Seconds(5);
   StreamLimits stream_limits;
+  // Each write of an event stream must be done within this, else its connection is closed.
+  absl::Duration stream_write_timeout = absl::Seconds(30);
+  // The longest an event stream lasts, whatever its token's exp.
+  absl::Duration max_stream_lifetime = absl::Hours(24);
   // After SIGTERM, how long requests already received may take to be answered.
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
