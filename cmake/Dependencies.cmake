@@ -13,6 +13,8 @@ find_package(OpenSSL REQUIRED)
 find_package(Boost 1.74 REQUIRED)
 find_package(ZLIB REQUIRED)
 pkg_check_modules(JWT REQUIRED IMPORTED_TARGET libjwt)
+# fleet-agent: PostgreSQL's client library.
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 if(BERTH_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -1,5 +1,5 @@
 # The Debian package: `cpack -G DEB` in the build directory makes berth_<version>_amd64.deb
-# (scripts/build-deb.sh). It installs the three daemons and berthctl, their systemd units and
+# (scripts/build-deb.sh). It installs the daemons (fleet-agent too) and berthctl, their systemd units and
 # target, /run/berth's tmpfiles.d entry, the flag files and the example app profile under
 # /etc/berth (conffiles), and runs
 # deploy/debian/{postinst,prerm,postrm}.
@@ -7,9 +7,11 @@ include(GNUInstallDirs)
 
 install(FILES deploy/systemd/berth.target deploy/systemd/berth-allocator.service
               deploy/systemd/berth-docker.service deploy/systemd/berth-gateway.service
+              deploy/systemd/berth-fleet.service
         DESTINATION lib/systemd/system)
 install(FILES deploy/tmpfiles/berth.conf DESTINATION lib/tmpfiles.d)
 install(FILES deploy/etc/allocator.flags deploy/etc/docker-svc.flags deploy/etc/gateway.flags
+              deploy/etc/fleet.flags
         DESTINATION /etc/berth)
 install(FILES deploy/apps/test-box.textproto DESTINATION /etc/berth/apps)
 install(FILES README.md DESTINATION share/doc/berth)
@@ -28,7 +30,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 # docker-svc reaches it through a socket, which may be another system's (a container's host).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libgrpc++1.51, libgrpc29, libprotobuf32, libabsl20220623, libspdlog1.10, libfmt9, \
-libsystemd0, libsqlite3-0, libcurl4, libssl3, zlib1g, adduser, systemd, init-system-helpers")
+libsystemd0, libsqlite3-0, libcurl4, libssl3, zlib1g, libpq5, adduser, systemd, init-system-helpers")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "docker.io")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles;${PROJECT_SOURCE_DIR}/deploy/debian/postinst;\

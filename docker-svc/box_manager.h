@@ -146,6 +146,8 @@ class BoxManager {
   box::v1::DrainResponse Undrain();
   box::v1::DrainState drain_state() const;
   size_t box_count() const;
+  // The catalog's app names, sorted.
+  std::vector<std::string> app_names() const { return catalog_->names(); }
 
   // Compares Docker's containers and the allocator's leases with the boxes and repairs any
   // drift. Runs every resync_interval and after the event stream reconnects.

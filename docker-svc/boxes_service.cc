@@ -144,6 +144,7 @@ grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::Hos
   }
   response->set_drain_state(manager_->drain_state());
   response->set_boxes(static_cast<uint32_t>(manager_->box_count()));
+  for (std::string& app : manager_->app_names()) response->add_apps(std::move(app));
   return grpc::Status::OK;
 }
 

@@ -12,6 +12,7 @@ packages=(
   docker.io busybox-static
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
+  libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
 )
 
 # A host that already has a Docker engine (Docker's own docker-ce packages, say) keeps it:

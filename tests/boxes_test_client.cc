@@ -253,7 +253,9 @@ BoxHost::BoxHost(BoxHostOptions options) : options_(std::move(options)) {
   }
   // A port range of its own, starting at a place that differs between processes, so that hosts
   // of tests running side by side rarely meet.
-  const uint16_t from = static_cast<uint16_t>(21000 + (getpid() * 131) % 9000);
+  const uint16_t from = options_.port_search_from != 0
+                            ? options_.port_search_from
+                            : static_cast<uint16_t>(21000 + (getpid() * 131) % 9000);
   std::optional<uint16_t> begin = FindFreePortRange(options_.port_count, from, 32768);
   if (!begin.has_value()) begin = FindFreePortRange(options_.port_count, 20000, 32768);
   if (!begin.has_value()) {

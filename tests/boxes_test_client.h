@@ -131,6 +131,10 @@ std::string DescribeEvent(const box::v1::BoxEvent& event);
 struct BoxHostOptions {
   // Size of the host port range handed to the allocator (found free on this host).
   int port_count = 120;
+  // Where the search for that range starts; 0: a place that differs between processes. Hosts
+  // of one test give the next host the end of the last one's range, so that they never share
+  // ports (a range is free until boxes bind it).
+  uint16_t port_search_from = 0;
   std::string tty_range = "10-60";
   // 0: the allocator's default.
   int max_boxes = 0;

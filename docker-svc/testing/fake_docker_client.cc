@@ -67,9 +67,36 @@ FakeDockerClient::FakeDockerClient() : volumes_root_(MakeVolumesRoot()) {
   }
 }
 
+FakeDockerClient::FakeDockerClient(std::string volumes_root)
+    : volumes_root_(std::move(volumes_root)), owns_volumes_root_(false) {}
+
 FakeDockerClient::~FakeDockerClient() {
   std::error_code ignored;
-  if (!volumes_root_.empty()) std::filesystem::remove_all(volumes_root_, ignored);
+  if (owns_volumes_root_) {
+    if (!volumes_root_.empty()) std::filesystem::remove_all(volumes_root_, ignored);
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, volume] : volumes_) {
+    std::filesystem::remove_all(std::filesystem::path(volume.path).parent_path(), ignored);
+  }
+}
+
+void FakeDockerClient::AcceptAnyImage() {
+  absl::MutexLock lock(&mu_);
+  any_image_ = true;
+}
+
+void FakeDockerClient::LimitHistory(size_t max_events) {
+  absl::MutexLock lock(&mu_);
+  max_events_ = max_events;
+  record_calls_ = false;
+  while (events_.size() > max_events_) events_.pop_front();
+}
+
+void FakeDockerClient::SetEventObserver(std::function<void(const Event&)> observer) {
+  absl::MutexLock lock(&mu_);
+  observer_ = std::move(observer);
 }
 
 void FakeDockerClient::FailNext(const std::string& operation, absl::Status status) {
@@ -102,7 +129,9 @@ size_t FakeDockerClient::container_count() const {
 }
 
 absl::Status FakeDockerClient::Injected(const std::string& operation, const std::string& subject) {
-  calls_.push_back(subject.empty() ? operation : absl::StrCat(operation, " ", subject));
+  if (record_calls_) {
+    calls_.push_back(subject.empty() ? operation : absl::StrCat(operation, " ", subject));
+  }
   auto it = failures_.find(operation);
   if (it == failures_.end()) {
     auto lasting = lasting_failures_.find(operation);
@@ -130,8 +159,10 @@ void FakeDockerClient::Emit(const Container& container, const std::string& actio
   event.attributes["image"] = container.info.image;
   if (action == "die") event.attributes["exitCode"] = absl::StrCat(container.info.exit_code);
   event.time = absl::Now();
+  if (observer_) observer_(event);
   events_.push_back(std::move(event));
   ++events_emitted_;
+  while (events_.size() > max_events_) events_.pop_front();
 }
 
 void FakeDockerClient::Die(Container& container, int64_t exit_code, bool oom_killed) {
@@ -169,7 +200,7 @@ absl::StatusOr<std::string> FakeDockerClient::Version() {
 absl::StatusOr<std::string> FakeDockerClient::CreateContainer(const ContainerSpec& spec) {
   absl::MutexLock lock(&mu_);
   if (absl::Status failed = Injected("create", spec.name); !failed.ok()) return failed;
-  if (std::find(images_.begin(), images_.end(), spec.image) == images_.end()) {
+  if (!any_image_ && std::find(images_.begin(), images_.end(), spec.image) == images_.end()) {
     return absl::NotFoundError(
         absl::StrCat("create container ", spec.name, ": No such image: ", spec.image));
   }
@@ -402,6 +433,7 @@ absl::Status FakeDockerClient::StreamEvents(const EventFilters& filters,
       };
       mu_.AwaitWithTimeout(absl::Condition(&has_new), absl::Milliseconds(10));
       const uint64_t first_kept = events_emitted_ - events_.size();
+      next = std::max(next, first_kept);  // events forgotten under LimitHistory()
       for (; next < events_emitted_; ++next) batch.push_back(events_[next - first_kept]);
     }
     for (const Event& event : batch) {

@@ -1,7 +1,9 @@
 #ifndef BERTH_DOCKER_SVC_TESTING_FAKE_DOCKER_CLIENT_H_
 #define BERTH_DOCKER_SVC_TESTING_FAKE_DOCKER_CLIENT_H_
 
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,7 +23,21 @@ namespace berth::docker::testing {
 class FakeDockerClient final : public DockerClient {
  public:
   FakeDockerClient();
+  // A fake whose volumes are directories under `volumes_root` (made when missing; on a tmpfs
+  // when docker-svc is to write into them), for a long-running engine (bench/fake_dockerd).
+  // The destructor removes the volumes still there, not `volumes_root` itself.
+  explicit FakeDockerClient(std::string volumes_root);
   ~FakeDockerClient() override;
+
+  // From now on CreateContainer() takes any image, as if every image were on the host.
+  void AcceptAnyImage();
+  // From now on keeps only the last `max_events` events for StreamEvents() to replay (the real
+  // engine keeps 256) and records no more calls(), so that a long run holds bounded memory.
+  void LimitHistory(size_t max_events);
+  // Calls `observer` with every event as it is emitted, in order, on the thread of the call
+  // that emits it and under the fake's lock: `observer` must not call the fake. Replaces the
+  // observer set before; nullptr removes it.
+  void SetEventObserver(std::function<void(const Event&)> observer);
 
   // Operation names for FailNext(): "create", "start", "stop", "kill", "remove", "inspect",
   // "list", "sizes", "volumes", "remove volume", "events".
@@ -94,6 +110,8 @@ class FakeDockerClient final : public DockerClient {
 
   mutable absl::Mutex mu_;
   const std::string volumes_root_;
+  // Whether the destructor removes volumes_root_ itself (a temporary directory of its own).
+  const bool owns_volumes_root_ = true;
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
   std::map<std::string, Volume> volumes_ ABSL_GUARDED_BY(mu_);        // By name.
   std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
@@ -106,6 +124,10 @@ class FakeDockerClient final : public DockerClient {
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t events_emitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool any_image_ ABSL_GUARDED_BY(mu_) = false;
+  bool record_calls_ ABSL_GUARDED_BY(mu_) = true;
+  size_t max_events_ ABSL_GUARDED_BY(mu_) = SIZE_MAX;
+  std::function<void(const Event&)> observer_ ABSL_GUARDED_BY(mu_);
   absl::Duration last_stop_grace_ ABSL_GUARDED_BY(mu_);
 };
 
