@@ -15,6 +15,8 @@
 #include "fleet-agent/schema/schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/testing/read_file.h"
+#include "tests/testing/daemon_process.h"
 #include "tests/testing/postgres_cluster.h"
 
 namespace berth::testing {
@@ -89,6 +91,36 @@ TEST_F(FleetSqlTest, MigrationsAreIdempotentAndANewerSchemaStopsTheStart) {
   absl::StatusOr<int> refused = fleet::Migrate(*db_);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("version 999"));
+}
+
+// The fleet-agent binary refuses to start on a schema newer than it knows, saying so; with
+// --migrate it brings an empty database up to date and exits 0.
+TEST_F(FleetSqlTest, TheAgentStopsItsStartOnANewerSchemaAndMigratesOnRequest) {
+  TempDir dir;
+  const std::string log = dir.File("agent.log");
+  Must("INSERT INTO berth.schema_version (version, name) VALUES (999, 'future')");
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> agent = DaemonProcess::Start(
+      {DaemonBinary("fleet-agent"),
+       {"--listen=unix:" + dir.File("fleet.sock"), "--boxes=unix:" + dir.File("none.sock"),
+        "--database=" + cluster_->conninfo(), "--host_id=h1", "--address=127.0.0.1:4678"},
+       {},
+       log});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  absl::StatusOr<int> exit_code = (*agent)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_code.ok()) << "the agent ran on a newer schema:\n" << ReadFileOrEmpty(log);
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_THAT(ReadFileOrEmpty(log), HasSubstr("version 999, newer than the newest"));
+  EXPECT_EQ(One("SELECT count(*) FROM berth.hosts"), "0");
+
+  Must("DROP SCHEMA berth CASCADE");
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> migrate = DaemonProcess::Start(
+      {DaemonBinary("fleet-agent"), {"--migrate", "--database=" + cluster_->conninfo()}, {}, log});
+  ASSERT_TRUE(migrate.ok()) << migrate.status();
+  absl::StatusOr<int> migrated = (*migrate)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(migrated.ok());
+  EXPECT_EQ(*migrated, 0) << ReadFileOrEmpty(log);
+  EXPECT_EQ(One("SELECT max(version) FROM berth.schema_version"),
+            absl::StrCat(fleet::KnownMigrations().back().version));
 }
 
 TEST_F(FleetSqlTest, WarmThenColdThenTheSameBoxAgain) {

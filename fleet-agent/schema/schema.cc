@@ -30,13 +30,26 @@ absl::StatusOr<int> VersionIn(pg::Connection& connection) {
   return version;
 }
 
+// FAILED_PRECONDITION when `version` is newer than this build knows.
+absl::Status CheckKnown(int version) {
+  const std::vector<Migration>& known = KnownMigrations();
+  const int newest = known.empty() ? 0 : known.back().version;
+  if (version <= newest) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the database's berth schema is at version ", version, ", newer than the newest this "
+      "fleet-agent knows (", newest, "): run a fleet-agent at least as new as the one that "
+      "migrated it"));
+}
+
 }  // namespace
 
 absl::StatusOr<int> SchemaVersion(pg::Connection& connection) {
   ASSIGN_OR_RETURN(pg::Result exists,
                    connection.Exec("SELECT to_regclass('berth.schema_version') IS NOT NULL"));
   if (exists.rows() != 1 || exists.Get(0, 0) != "t") return 0;
-  return VersionIn(connection);
+  ASSIGN_OR_RETURN(int version, VersionIn(connection));
+  RETURN_IF_ERROR(CheckKnown(version));
+  return version;
 }
 
 absl::StatusOr<int> Migrate(pg::Connection& connection) {
@@ -46,15 +59,8 @@ absl::StatusOr<int> Migrate(pg::Connection& connection) {
   };
   RETURN_IF_ERROR(connection.ExecScript(kVersionTable));
   ASSIGN_OR_RETURN(int version, VersionIn(connection));
-  const std::vector<Migration>& known = KnownMigrations();
-  const int newest = known.empty() ? 0 : known.back().version;
-  if (version > newest) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the database's berth schema is at version ", version, ", newer than the newest this "
-        "fleet-agent knows (", newest, "): run a fleet-agent at least as new as the one that "
-        "migrated it"));
-  }
-  for (const Migration& migration : known) {
+  RETURN_IF_ERROR(CheckKnown(version));
+  for (const Migration& migration : KnownMigrations()) {
     if (migration.version <= version) continue;
     const std::string script = absl::StrCat(
         "BEGIN;\n", migration.sql, "\n;INSERT INTO berth.schema_version (version, name) VALUES (",

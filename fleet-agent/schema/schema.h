@@ -27,7 +27,8 @@ const std::vector<Migration>& KnownMigrations();
 // this build knows (an older agent must not run against it), naming both.
 absl::StatusOr<int> Migrate(pg::Connection& connection);
 
-// The version the database's schema is at (0: none), without changing anything.
+// The version the database's schema is at (0: none), without changing anything;
+// FAILED_PRECONDITION as Migrate's for a version newer than this build knows.
 absl::StatusOr<int> SchemaVersion(pg::Connection& connection);
 
 }  // namespace berth::fleet
