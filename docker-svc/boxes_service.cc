@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -145,6 +146,7 @@ grpc::Status BoxesService::Host(grpc::ServerContext* context, const box::v1::Hos
   response->set_drain_state(manager_->drain_state());
   response->set_boxes(static_cast<uint32_t>(manager_->box_count()));
   for (std::string& app : manager_->app_names()) response->add_apps(std::move(app));
+  *response->mutable_started_at() = common::ToTimestamp(started_);
   return grpc::Status::OK;
 }
 

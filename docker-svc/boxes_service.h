@@ -3,6 +3,8 @@
 
 #include <atomic>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "berth/box/v1/box.grpc.pb.h"
 #include "docker-svc/box_manager.h"
 #include "docker-svc/lease_client.h"
@@ -67,6 +69,8 @@ class BoxesService final : public box::v1::Boxes::Service {
   const absl::Duration assignment_wait_;
   const int max_watches_;
   std::atomic<int> watches_{0};
+  // When this service (the process) began (HostResponse.started_at).
+  const absl::Time started_ = absl::Now();
 };
 
 }  // namespace berth::docker

@@ -31,7 +31,8 @@ ABSL_FLAG(absl::Duration, host_timeout, absl::ZeroDuration(),
 ABSL_FLAG(bool, migrate, false, "bring the database's berth schema up to date, then exit");
 ABSL_FLAG(bool, migrate_at_start, true,
           "apply missing schema migrations at start (needs the right to create in the schema)");
-ABSL_FLAG(int, action_workers, 8, "rows worked on at once (creates, assigns, stops)");
+ABSL_FLAG(int, action_workers, 4,
+          "rows worked on at once (creates, assigns, stops); each holds a database connection");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM, how long work in flight may go on");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");

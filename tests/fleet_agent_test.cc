@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -133,8 +134,10 @@ class FleetAgentTest : public GatewayTest {
   }
 
   // Where the table and `host`'s docker-svc disagree about the host's live boxes ("" when
-  // they agree): the same boxes, states, users, sessions and ports, and no row waiting.
-  std::string Disagreement(FleetHost& host) {
+  // they agree): the same boxes, states, users, sessions and ports, and no row waiting. With
+  // `creates_in_flight`, a row whose box is still being made (PENDING, CREATE or CREATING) and
+  // is not on the host yet is no disagreement.
+  std::string Disagreement(FleetHost& host, bool creates_in_flight = false) {
     absl::StatusOr<std::vector<v1::Box>> listed = host.box_host->boxes().List();
     if (!listed.ok()) return listed.status().ToString();
     std::map<std::string, std::string> truth;
@@ -170,7 +173,11 @@ class FleetAgentTest : public GatewayTest {
       }
     }
     for (const auto& [id, line] : table) {
-      if (truth.count(id) == 0) absl::StrAppend(&diff, "host lacks ", id, " (", line, ")\n");
+      const bool being_made = absl::StartsWith(line, "PENDING ") &&
+                              (absl::EndsWith(line, " CREATE") || absl::EndsWith(line, " CREATING"));
+      if (truth.count(id) == 0 && !(creates_in_flight && being_made)) {
+        absl::StrAppend(&diff, "host lacks ", id, " (", line, ")\n");
+      }
     }
     return diff;
   }
@@ -397,46 +404,79 @@ TEST_F(FleetAgentTest, DrainingHostDrainsIsNeverChosenAndUndrains) {
   ASSERT_TRUE(HostBecomes(drained.id, "DRAINED")) << HostStatus(drained.id);
   EXPECT_EQ(One("SELECT state FROM berth.boxes WHERE id = $1", {(*held)[0]}), "GONE");
 
+  // The fleet ends the drain while the agent is down: the agent, back, still knows the drain
+  // was the fleet's (not an operator's on the host) and undrains docker-svc.
+  drained.agent->Kill();
   ASSERT_TRUE(db_->Query("SELECT berth.undrain_host($1)", {drained.id}).ok());
+  ASSERT_NO_FATAL_FAILURE(StartAgent(0));
   ASSERT_TRUE(HostBecomes(drained.id, "ACTIVE")) << HostStatus(drained.id);
   std::string last;
   EXPECT_TRUE(Agrees(drained, absl::Seconds(90), &last)) << last;
 }
 
-// Acceptance 6: SIGKILL the agent mid-load, restart PostgreSQL, SIGKILL docker-svc: once all
-// are back, table and hosts agree exactly, and no row got two boxes.
+// Acceptance 6: SIGKILL the agent mid-load, restart PostgreSQL, SIGKILL docker-svc (each while
+// the others run): once all are back, table and hosts agree exactly within 10 s, no row got two
+// boxes, and every assign ended assigned or FAILED with a reason.
 TEST_F(FleetAgentTest, KillsAndRestartsOfEveryPartEndInAgreement) {
-  FleetHost& host = AddHost(/*warm=*/2, /*max_boxes=*/10);
+  FleetHost& host = AddHost(/*warm=*/2, /*max_boxes=*/12);
   ASSERT_TRUE(HostBecomes(host.id, "ACTIVE"));
   ASSERT_TRUE(WaitUntil([&] {
     return One("SELECT count(*) FROM berth.boxes WHERE state = 'WAITING'") == "2";
   }, absl::Seconds(90)));
-  // Load: 6 assigns (2 warm, 4 cold), the agent killed while they are under way.
   std::vector<std::string> placed;
-  for (int i = 0; i < 6; ++i) {
-    absl::StatusOr<std::vector<std::string>> assigned = Assign(absl::StrCat("u", i));
-    ASSERT_TRUE(assigned.ok()) << assigned.status();
-    placed.push_back((*assigned)[0]);
-  }
+  auto load = [&](int first, int count) {
+    for (int i = first; i < first + count; ++i) {
+      absl::StatusOr<std::vector<std::string>> assigned = Assign(absl::StrCat("u", i));
+      ASSERT_TRUE(assigned.ok()) << assigned.status();
+      placed.push_back((*assigned)[0]);
+    }
+  };
+  // The agent killed while assigns (2 warm, 2 cold) are under way.
+  ASSERT_NO_FATAL_FAILURE(load(0, 4));
   absl::SleepFor(absl::Milliseconds(300));
   host.agent->Kill();
+  ASSERT_NO_FATAL_FAILURE(load(4, 2));  // recorded while no agent runs
+  const std::string before_start = One("SELECT now()");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(0));
+  // (A host whose agent starts is PRE_CONNECTION, not placed on, until its mirror is complete.)
+  ASSERT_TRUE(WaitUntil([&] {
+    return One("SELECT status = 'ACTIVE' AND started_at > $2 FROM berth.hosts WHERE id = $1",
+               {host.id, before_start}) == "t";
+  }, absl::Seconds(60))) << HostStatus(host.id);
+  // PostgreSQL restarted under the running agent, with assigns before and after.
+  ASSERT_NO_FATAL_FAILURE(load(6, 1));
   ASSERT_TRUE(db_->Restart().ok());
+  // The agent reconnects, mirrors the host again and reports it ACTIVE.
+  const std::string restarted = One("SELECT now()");
+  ASSERT_TRUE(WaitUntil([&] {
+    return One("SELECT status = 'ACTIVE' AND heartbeat_at > $2 FROM berth.hosts WHERE id = $1",
+               {host.id, restarted}) == "t";
+  }, absl::Seconds(30))) << HostStatus(host.id);
+  ASSERT_NO_FATAL_FAILURE(load(7, 1));
+  // docker-svc SIGKILLed under the running agent, right after more assigns.
+  ASSERT_NO_FATAL_FAILURE(load(8, 2));
   host.box_host->KillDockerSvc();
   ASSERT_TRUE(host.box_host->StartDockerSvc().ok()) << host.box_host->LogTails();
-  ASSERT_NO_FATAL_FAILURE(StartAgent(0));
   const absl::Time back = absl::Now();
   std::string last;
-  EXPECT_TRUE(WaitUntil([&] {
+  // Within 10 s the table and the host agree on every box (creates still under way in
+  // docker-svc aside: real containers take their time on a loaded machine).
+  const bool agreed = WaitUntil(
+      [&] { return (last = Disagreement(host, /*creates_in_flight=*/true)).empty(); },
+      absl::Seconds(60));
+  const absl::Duration took = absl::Now() - back;
+  std::cerr << "table and host agreed " << absl::FormatDuration(took) << " after all were back\n";
+  ASSERT_TRUE(agreed) << last;
+  EXPECT_LT(took, absl::Seconds(10));
+  // Then every create ends, and nothing waits.
+  ASSERT_TRUE(WaitUntil([&] {
     if (!(last = Disagreement(host)).empty()) return false;
-    // Every assign ended up assigned or FAILED with a reason; none waits.
     return One("SELECT count(*) FROM berth.boxes WHERE action IS NOT NULL OR state = 'PENDING'") ==
            "0";
-  }, absl::Seconds(60))) << last;
-  std::cerr << "table and host agreed " << absl::FormatDuration(absl::Now() - back)
-            << " after all were back\n";
-  EXPECT_LT(absl::Now() - back, absl::Seconds(10) + absl::Seconds(20))
-      << "(10 s the target; 20 s of slack for a loaded machine)";
-  // No box twice for a row: docker-svc's boxes of these users are one per user.
+  }, absl::Seconds(120))) << last << One("SELECT string_agg(row(b.*)::text, E'\\n') FROM "
+                                         "berth.boxes b WHERE action IS NOT NULL OR state = 'PENDING'");
+  std::cerr << "and settled " << absl::FormatDuration(absl::Now() - back) << " after\n";
+  // No box twice for a row: docker-svc holds one box per user at most.
   absl::StatusOr<std::vector<v1::Box>> listed = host.box_host->boxes().List();
   ASSERT_TRUE(listed.ok());
   std::map<std::string, int> per_user;
@@ -444,11 +484,18 @@ TEST_F(FleetAgentTest, KillsAndRestartsOfEveryPartEndInAgreement) {
     if (!box.user_id().empty()) ++per_user[box.user_id()];
   }
   for (const auto& [user, count] : per_user) EXPECT_EQ(count, 1) << user;
+  int failed = 0;
   for (const std::string& box : placed) {
     const std::string state = One("SELECT state FROM berth.boxes WHERE id = $1", {box});
     EXPECT_THAT(state, ::testing::AnyOf("ALLOCATED", "RUNNING", "CONNECTING", "FAILED"))
-        << box << ": " << One("SELECT row(b.*)::text FROM berth.boxes b WHERE id = $1", {box});
+        << box << ": " << Row(box);
+    if (state == "FAILED") {
+      ++failed;
+      EXPECT_THAT(One("SELECT reason FROM berth.boxes WHERE id = $1", {box}),
+                  HasSubstr("assign again"));
+    }
   }
+  std::cerr << failed << " of " << placed.size() << " assigns ended FAILED (asked to assign again)\n";
 }
 
 // Acceptance 7: a host whose agent stops heartbeating is never chosen; reap_lost_hosts marks it
@@ -467,8 +514,9 @@ TEST_F(FleetAgentTest, AHostThatStopsHeartbeatingIsNeverChosenAndIsReaped) {
   absl::StatusOr<std::vector<std::string>> placed = Assign("u1");
   ASSERT_TRUE(placed.ok()) << placed.status();
   EXPECT_EQ((*placed)[1], other.id);
-  EXPECT_EQ(One("SELECT string_agg(h, ',') FROM berth.reap_lost_hosts() AS h"), silent.id);
-  EXPECT_EQ(HostStatus(silent.id), "LOST");
+  // The other host's heartbeats reap it (no cron job needed); a reap by hand finds nothing more.
+  EXPECT_TRUE(HostBecomes(silent.id, "LOST", absl::Seconds(10))) << HostStatus(silent.id);
+  EXPECT_EQ(One("SELECT count(*) FROM berth.reap_lost_hosts()"), "0");
   EXPECT_EQ(One("SELECT count(*) FROM berth.boxes WHERE host_id = $1 AND state <> 'GONE'",
                 {silent.id}),
             "0");

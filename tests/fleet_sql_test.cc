@@ -208,11 +208,16 @@ TEST_F(FleetSqlTest, BadInputIsAClearErrorAndChangesNothing) {
   }
   absl::StatusOr<Result> missing = db_->Exec("SELECT berth.stop_box('no-such-box')");
   EXPECT_EQ(fleet::pg::SqlStateOf(missing.status()), "BR002");
-  for (const std::string& host : {std::string("no-such-host"), huge, sql}) {
+  EXPECT_EQ(fleet::pg::SqlStateOf(db_->Exec("SELECT berth.drain_host('no-such-host')").status()),
+            "BR003");
+  EXPECT_EQ(
+      fleet::pg::SqlStateOf(db_->Exec("SELECT berth.undrain_host('no-such-host')").status()),
+      "BR003");
+  for (const std::string& host : {huge, sql, std::string("")}) {
     EXPECT_EQ(fleet::pg::SqlStateOf(db_->Exec("SELECT berth.drain_host($1)", {host}).status()),
-              "BR003");
+              "22023");
     EXPECT_EQ(fleet::pg::SqlStateOf(db_->Exec("SELECT berth.undrain_host($1)", {host}).status()),
-              "BR003");
+              "22023");
   }
   // A user id with quotes and SQL in it, but within the rules, is just a user id.
   const std::string odd_user = "o'brien\";--DROP";
@@ -294,11 +299,15 @@ TEST_F(FleetSqlTest, AStaleHostIsNeverChosenAndIsReapedWithItsBoxes) {
   ASSERT_EQ(placed.rows(), 1);
   EXPECT_NE(placed.Get(0, 0), "warm-1");
   EXPECT_EQ(placed.Get(0, 1), "h2");
-  EXPECT_EQ(One("SELECT string_agg(h, ',') FROM berth.reap_lost_hosts() AS h"), "h1");
+  // Any live host's heartbeat reaps it (no cron job needed).
+  Beat("h2", 4);
   EXPECT_EQ(One("SELECT status FROM berth.hosts WHERE id = 'h1'"), "LOST");
   EXPECT_EQ(One("SELECT state || ' ' || reason FROM berth.boxes WHERE id = 'warm-1'"),
             "GONE host lost");
   EXPECT_EQ(One("SELECT count(*) FROM berth.reap_lost_hosts()"), "0");
+  Must("UPDATE berth.hosts SET heartbeat_at = now() - interval '1 minute', "
+       "started_at = now() - interval '2 minutes' WHERE id = 'h2'");
+  EXPECT_EQ(One("SELECT string_agg(h, ',') FROM berth.reap_lost_hosts() AS h"), "h2");
   // A LOST host that heartbeats again is told so (its agent mirrors its boxes again).
   EXPECT_EQ(One("SELECT was_lost FROM berth.heartbeat('h1', 'SERVING', true, '{test-box}', 4, 4, "
                 "1, 1, 1, 1, 1, 1, 0, 0)"),
@@ -306,24 +315,48 @@ TEST_F(FleetSqlTest, AStaleHostIsNeverChosenAndIsReapedWithItsBoxes) {
   EXPECT_EQ(One("SELECT status FROM berth.hosts WHERE id = 'h1'"), "PRE_CONNECTION");
 }
 
-TEST_F(FleetSqlTest, ResyncEndsWhatTheHostLostAndFailsACreateThatLeftNoBox) {
+TEST_F(FleetSqlTest, ResyncEndsWhatTheHostLostButNotTheBoxesBeingMade) {
   AddHost("h1", 8);
-  // Two cold creates: one not begun, one begun by an agent that then died.
+  // Two cold creates: one not begun, one begun (docker-svc's snapshot leaves out boxes it is
+  // still creating, so neither may be ended by a resync).
   const std::string not_begun = One("SELECT box_id FROM berth.assign('test-box', 'u2', 's1')");
   const std::string begun = One("SELECT box_id FROM berth.assign('test-box', 'u3', 's1')");
   EXPECT_EQ(One("SELECT berth.begin_create('h1', $1)", {begun}), "t");
   EXPECT_EQ(One("SELECT berth.begin_create('h1', $1)", {begun}), "f");
   AddWaiting("h1", "kept");
   AddWaiting("h1", "lost");
-  // docker-svc has only `kept`.
-  EXPECT_EQ(One("SELECT berth.resync_host('h1', '{kept}')"), "2");
+  AddWaiting("h1", "null");  // a box id that an unquoted array literal would make NULL
+  // docker-svc has only `kept` and `null`.
+  EXPECT_EQ(One("SELECT berth.resync_host('h1', $1::text[])", {"{\"kept\",\"null\"}"}), "1");
   EXPECT_EQ(One("SELECT state FROM berth.boxes WHERE id = 'kept'"), "WAITING");
+  EXPECT_EQ(One("SELECT state FROM berth.boxes WHERE id = 'null'"), "WAITING");
   EXPECT_EQ(One("SELECT state FROM berth.boxes WHERE id = 'lost'"), "GONE");
   EXPECT_EQ(One("SELECT state || ' ' || action FROM berth.boxes WHERE id = $1", {not_begun}),
             "PENDING CREATE");
-  EXPECT_EQ(One("SELECT state FROM berth.boxes WHERE id = $1", {begun}), "FAILED");
-  EXPECT_THAT(One("SELECT reason FROM berth.boxes WHERE id = $1", {begun}),
-              HasSubstr("assign again"));
+  EXPECT_EQ(One("SELECT state || ' ' || action FROM berth.boxes WHERE id = $1", {begun}),
+            "PENDING CREATING");
+  EXPECT_EQ(One("SELECT count(*) FROM berth.pending_actions('h1') WHERE action = 'CREATING' "
+                "AND state = 'PENDING' AND idle_seconds >= 0"),
+            "1");
+}
+
+// The watch and the agent's workers write on connections of their own: an event of the box from
+// before its assignment may land after the assignment was done. It must not give the box back
+// to the pool, nor lose its user.
+TEST_F(FleetSqlTest, AStaleEventDoesNotUndoAnAssignment) {
+  AddHost("h1", 4);
+  AddWaiting("h1", "w1");
+  EXPECT_EQ(One("SELECT box_id FROM berth.assign('test-box', 'u1', 's1')"), "w1");
+  Must("SELECT berth.action_done('h1', 'w1', 'ASSIGN')");
+  AddWaiting("h1", "w1");  // the stale WAITING event, without a user
+  EXPECT_EQ(One("SELECT user_id || ' ' || session_id FROM berth.boxes WHERE id = 'w1'"), "u1 s1");
+  // u2 gets a new box, not w1.
+  EXPECT_NE(One("SELECT box_id FROM berth.assign('test-box', 'u2', 's2')"), "w1");
+  EXPECT_EQ(One("SELECT box_id FROM berth.assign('test-box', 'u1', 's1')"), "w1");
+  // Nor does another host's event about the same id move the row.
+  AddHost("h2", 4);
+  AddWaiting("h2", "w1");
+  EXPECT_EQ(One("SELECT host_id FROM berth.boxes WHERE id = 'w1'"), "h1");
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ CREATE TABLE berth.hosts (
                      CHECK (status IN ('PRE_CONNECTION', 'ACTIVE', 'DRAINING', 'DRAINED', 'LOST')),
   -- Set by drain_host, cleared by undrain_host; the agent makes docker-svc follow it.
   drain_requested    boolean NOT NULL DEFAULT false,
+  -- The agent drained docker-svc for the fleet (and so undrains it when the fleet asks): a
+  -- drain an operator made on the host itself is left alone.
+  drain_applied      boolean NOT NULL DEFAULT false,
   -- The apps (profile names) the host can make boxes of.
   apps               text[] NOT NULL DEFAULT '{}',
   -- From docker-svc's Host report at the last heartbeat.
@@ -108,6 +111,11 @@ BEGIN
   END IF;
 END $$;
 
+CREATE FUNCTION berth.check_host_id(value text) RETURNS void LANGUAGE sql IMMUTABLE AS $$
+  SELECT berth.check_text('host_id', value, '^[A-Za-z0-9][A-Za-z0-9._-]*$', 253,
+                          'a host id: 1 to 253 of A-Z a-z 0-9 . _ -')
+$$;
+
 -- The NOTIFY channel of a host (a host id may be longer than a channel name may).
 CREATE FUNCTION berth.host_channel(host text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT 'berth_host_' || md5(host)
@@ -132,8 +140,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_box text;
   v_host text;
-  v_live integer;
-  h record;
   v_serving integer := 0;
 BEGIN
   PERFORM berth.check_text('app', p_app, '^[a-z0-9][a-z0-9._-]*$', 64,
@@ -177,32 +183,31 @@ BEGIN
     RETURN;
   END IF;
 
-  -- Cold: the least-loaded host that serves the app. Its row is locked while its live boxes
-  -- are counted, so that concurrent callers never fill a host past its capacity.
-  FOR h IN
-    SELECT c.id, c.address, c.boxes_total FROM (
-      SELECT hs.id, hs.address, hs.boxes_total,
-             (SELECT count(*) FROM berth.boxes lb
-              WHERE lb.host_id = hs.id AND lb.state NOT IN ('FAILED', 'GONE')) AS live
-      FROM berth.hosts hs
-      WHERE berth.host_is_fresh(hs) AND p_app = ANY (hs.apps)
-        AND (p_zone IS NULL OR hs.zone = p_zone)) c
-    ORDER BY c.live::float8 / greatest(c.boxes_total, 1), c.id
-  LOOP
-    v_serving := v_serving + 1;
-    PERFORM 1 FROM berth.hosts hs WHERE hs.id = h.id AND berth.host_is_fresh(hs) FOR UPDATE;
-    CONTINUE WHEN NOT FOUND;
-    SELECT count(*) INTO v_live FROM berth.boxes lb
-    WHERE lb.host_id = h.id AND lb.state NOT IN ('FAILED', 'GONE');
-    IF v_live < h.boxes_total THEN
-      v_box := gen_random_uuid()::text;
-      INSERT INTO berth.boxes (id, host_id, app, user_id, session_id, state, action, assigned_at)
-      VALUES (v_box, h.id, p_app, p_user_id, p_session_id, 'PENDING', 'CREATE', now());
-      PERFORM pg_notify(berth.host_channel(h.id), v_box);
-      RETURN QUERY SELECT v_box, h.id, h.address;
-      RETURN;
-    END IF;
-  END LOOP;
+  -- Cold: the least-loaded host that serves the app and has room. Cold placements take turns
+  -- (one transaction-scoped lock for all of them), so that two never count the same room and
+  -- none waits on another in a different order; no host row is locked, so heartbeats go on.
+  PERFORM pg_advisory_xact_lock(hashtextextended('berth.assign cold placement', 0));
+  SELECT c.id, c.address INTO v_host, v_box FROM (
+    SELECT hs.id, hs.address, hs.boxes_total,
+           (SELECT count(*) FROM berth.boxes lb
+            WHERE lb.host_id = hs.id AND lb.state NOT IN ('FAILED', 'GONE')) AS live
+    FROM berth.hosts hs
+    WHERE berth.host_is_fresh(hs) AND p_app = ANY (hs.apps)
+      AND (p_zone IS NULL OR hs.zone = p_zone)) c
+  WHERE c.live < c.boxes_total
+  ORDER BY c.live::float8 / greatest(c.boxes_total, 1), c.id
+  LIMIT 1;
+  IF FOUND THEN
+    -- (v_box holds the host's address here.)
+    v_box := gen_random_uuid()::text;
+    INSERT INTO berth.boxes (id, host_id, app, user_id, session_id, state, action, assigned_at)
+    VALUES (v_box, v_host, p_app, p_user_id, p_session_id, 'PENDING', 'CREATE', now());
+    PERFORM pg_notify(berth.host_channel(v_host), v_box);
+    RETURN QUERY SELECT v_box, v_host, (SELECT address FROM berth.hosts WHERE id = v_host);
+    RETURN;
+  END IF;
+  SELECT count(*) INTO v_serving FROM berth.hosts hs
+  WHERE berth.host_is_fresh(hs) AND p_app = ANY (hs.apps) AND (p_zone IS NULL OR hs.zone = p_zone);
   IF v_serving = 0 THEN
     RAISE EXCEPTION 'berth.assign: no ACTIVE host with a fresh heartbeat% serves app "%"',
         CASE WHEN p_zone IS NULL THEN '' ELSE format(' in zone "%s"', p_zone) END, p_app
@@ -236,6 +241,7 @@ END $$;
 -- boxes and refuse new ones, and sets DRAINED once no box is left. Error BR003: no such host.
 CREATE FUNCTION berth.drain_host(p_host_id text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM berth.check_host_id(p_host_id);
   UPDATE berth.hosts SET drain_requested = true,
          status = CASE WHEN status IN ('PRE_CONNECTION', 'ACTIVE') THEN 'DRAINING' ELSE status END
   WHERE id = p_host_id;
@@ -249,6 +255,7 @@ END $$;
 -- next heartbeat. Error BR003: no such host.
 CREATE FUNCTION berth.undrain_host(p_host_id text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM berth.check_host_id(p_host_id);
   UPDATE berth.hosts SET drain_requested = false WHERE id = p_host_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'berth.undrain_host: no host "%"', p_host_id USING ERRCODE = 'BR003';
@@ -291,18 +298,24 @@ RETURNS boolean LANGUAGE sql AS $$
 $$;
 
 -- A heartbeat with docker-svc's Host report. `p_synced`: the agent's mirror of the host's boxes
--- is complete. Sets the status the report and the drain request imply and returns the drain
--- request, how many of the host's rows wait for an action (the sweep for lost NOTIFYs), and
--- whether the host was LOST (its boxes were ended: the agent mirrors them again). No row: the
--- host is not registered.
+-- is complete. Sets the status the report and the drain request imply, reaps the fleet's lost
+-- hosts (reap_lost_hosts: every live agent does it, so that no cron job is needed), and
+-- returns the drain request and whether the agent applied it, how many of the host's rows wait
+-- for an action (the sweep for lost NOTIFYs), and whether the host was LOST (its boxes were
+-- ended: the agent mirrors them again). No row: the host is not registered.
 CREATE FUNCTION berth.heartbeat(
     p_id text, p_drain_state text, p_synced boolean, p_apps text[],
     p_boxes_total integer, p_boxes_free integer, p_ttys_total integer, p_ttys_free integer,
     p_tcp_total integer, p_tcp_free integer, p_udp_total integer, p_udp_free integer,
     p_gpu_total integer, p_gpu_free integer,
-    OUT drain_requested boolean, OUT status text, OUT pending_actions integer,
-    OUT was_lost boolean)
-LANGUAGE sql AS $$
+    OUT drain_requested boolean, OUT drain_applied boolean, OUT status text,
+    OUT pending_actions integer, OUT was_lost boolean)
+RETURNS SETOF record LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT h.status = 'LOST' INTO was_lost FROM berth.hosts h WHERE h.id = p_id;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
   UPDATE berth.hosts h SET
     heartbeat_at = now(), lost_at = NULL, apps = p_apps,
     boxes_total = p_boxes_total, boxes_free = p_boxes_free,
@@ -317,15 +330,26 @@ LANGUAGE sql AS $$
       WHEN p_synced AND p_drain_state = 'SERVING' THEN 'ACTIVE'
       WHEN p_drain_state IN ('DRAINING', 'DRAINED') THEN 'DRAINING'
       ELSE 'PRE_CONNECTION' END
-  FROM (SELECT o.status AS old_status FROM berth.hosts o WHERE o.id = p_id FOR UPDATE) old
   WHERE h.id = p_id
-  RETURNING h.drain_requested, h.status,
-    (SELECT count(*)::integer FROM berth.boxes b WHERE b.host_id = p_id AND b.action IS NOT NULL),
-    old.old_status = 'LOST'
+  RETURNING h.drain_requested, h.drain_applied, h.status
+  INTO drain_requested, drain_applied, status;
+  SELECT count(*)::integer INTO pending_actions FROM berth.boxes b
+  WHERE b.host_id = p_id AND b.action IS NOT NULL;
+  PERFORM berth.reap_lost_hosts();
+  RETURN NEXT;
+END $$;
+
+-- The agent drained (true) or undrained (false) docker-svc for the fleet.
+CREATE FUNCTION berth.set_drain_applied(p_id text, p_applied boolean) RETURNS void
+LANGUAGE sql AS $$
+  UPDATE berth.hosts SET drain_applied = p_applied WHERE id = p_id
 $$;
 
--- A box as docker-svc shows it (snapshot or change). While a warm assign is pending, the row
--- keeps the user and session it was given.
+-- A box as docker-svc shows it (snapshot or change). A box's user never goes back to none in
+-- docker-svc, so an event without one (a stale one: the watch and the agent's workers write
+-- on connections of their own, in no fixed order) keeps the row's user and session, and a box
+-- assigned by the fleet is never offered again. docker-svc is the truth about what exists: a
+-- row ended by mistake comes back. A box id of another host's row changes nothing.
 CREATE FUNCTION berth.mirror_box(p_host text, p_id text, p_app text, p_user_id text,
                                  p_session_id text, p_state text, p_ports jsonb, p_tty integer,
                                  p_gpu_index integer, p_created_at timestamptz,
@@ -336,14 +360,13 @@ RETURNS void LANGUAGE sql AS $$
   VALUES (p_id, p_host, p_app, p_user_id, p_session_id, p_state, p_ports, p_tty, p_gpu_index,
           coalesce(p_created_at, now()), p_ready_at, p_reason)
   ON CONFLICT (id) DO UPDATE SET
-    host_id = EXCLUDED.host_id, app = EXCLUDED.app, state = EXCLUDED.state,
-    user_id = CASE WHEN b.action = 'ASSIGN' AND EXCLUDED.user_id = '' THEN b.user_id
-                   ELSE EXCLUDED.user_id END,
-    session_id = CASE WHEN b.action = 'ASSIGN' AND EXCLUDED.user_id = '' THEN b.session_id
-                      ELSE EXCLUDED.session_id END,
+    app = EXCLUDED.app, state = EXCLUDED.state,
+    user_id = CASE WHEN EXCLUDED.user_id = '' THEN b.user_id ELSE EXCLUDED.user_id END,
+    session_id = CASE WHEN EXCLUDED.user_id = '' THEN b.session_id ELSE EXCLUDED.session_id END,
     ports = EXCLUDED.ports, tty = EXCLUDED.tty, gpu_index = EXCLUDED.gpu_index,
     ready_at = EXCLUDED.ready_at, reason = EXCLUDED.reason, ended_at = NULL,
     updated_at = now()
+  WHERE b.host_id = EXCLUDED.host_id
 $$;
 
 -- A box left its host: FAILED when it ended failed, else GONE, with how it ended.
@@ -357,28 +380,28 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- After a full snapshot of docker-svc's boxes (`p_live`): the host's rows of boxes it no longer
--- has are ended. A row whose create has not begun (CREATE) waits for it; one whose create began
--- before a restart of the agent and left no box (CREATING) is FAILED rather than made again.
+-- has are ended. Rows being made (CREATE, CREATING) are left to the agent: docker-svc's
+-- snapshot leaves out boxes still being created.
 CREATE FUNCTION berth.resync_host(p_host text, p_live text[]) RETURNS integer
 LANGUAGE sql AS $$
   WITH ended AS (
-    UPDATE berth.boxes SET
-      state = CASE WHEN action = 'CREATING' THEN 'FAILED' ELSE 'GONE' END,
-      reason = CASE WHEN action = 'CREATING'
-                    THEN 'the host lost the box while making it; assign again'
-                    ELSE 'gone from its host' END,
-      action = NULL, ended_at = now(), updated_at = now()
+    UPDATE berth.boxes SET state = 'GONE', reason = 'gone from its host', action = NULL,
+                           ended_at = now(), updated_at = now()
     WHERE host_id = p_host AND state NOT IN ('FAILED', 'GONE')
-      AND action IS DISTINCT FROM 'CREATE' AND id <> ALL (p_live)
+      AND (action IS NULL OR action NOT IN ('CREATE', 'CREATING')) AND id <> ALL (p_live)
     RETURNING 1)
   SELECT count(*)::integer FROM ended
 $$;
 
--- The rows of a host that wait for an action, oldest first.
+-- The rows of a host that wait for an action, oldest first, with their state and how long
+-- since the row last changed.
 CREATE FUNCTION berth.pending_actions(p_host text)
-RETURNS TABLE (box_id text, action text, app text, user_id text, session_id text)
+RETURNS TABLE (box_id text, action text, app text, user_id text, session_id text, state text,
+               idle_seconds double precision)
 LANGUAGE sql STABLE AS $$
-  SELECT id, action, app, user_id, session_id FROM berth.boxes
+  SELECT id, action, app, user_id, session_id, state,
+         extract(epoch FROM now() - updated_at)::double precision
+  FROM berth.boxes
   WHERE host_id = p_host AND action IS NOT NULL ORDER BY updated_at
 $$;
 

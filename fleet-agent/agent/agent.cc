@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/proto_time.h"
 #include "fleet-agent/pg/pg_connection.h"
 #include "fleet-agent/schema/schema.h"
 #include "spdlog/spdlog.h"
@@ -24,6 +25,9 @@ constexpr absl::Duration kFirstRetry = absl::Milliseconds(250);
 // request for another sweep.
 constexpr absl::Duration kListenSlice = absl::Milliseconds(100);
 constexpr char kStopReason[] = "stopped through the fleet";
+// How long a create begun before a restart may go without its box showing in the mirror before
+// the row is FAILED: docker-svc's create (pull aside) ends well within its 60 s deadline.
+constexpr double kOrphanCreateSeconds = 90;
 
 std::chrono::system_clock::time_point DeadlineIn(absl::Duration timeout) {
   return absl::ToChronoTime(absl::Now() + timeout);
@@ -94,9 +98,10 @@ void Agent::ControlLoop() {
   Database database(config_.database, config_.database_password);
   auto stopping = [this] { return this->stopping(); };
   while (!stopping()) {
-    last_round_ns_ = absl::GetCurrentTimeNanos();
+    Alive();
     bool fresh = false;
-    pg::Connection* db = database.Get(stopping, &fresh);
+    // An outage of the database is not a hang: the watchdog keeps being fed while it lasts.
+    pg::Connection* db = database.Get(stopping, &fresh, [this] { Alive(); });
     if (db == nullptr) break;
     FleetStore store(db, config_.host.id);
     if (fresh) {
@@ -109,9 +114,7 @@ void Agent::ControlLoop() {
       RestartWatch();
     }
     absl::Time next_heartbeat = absl::Now();
-    while (!stopping() && ControlRound(*db, store, &next_heartbeat)) {
-      last_round_ns_ = absl::GetCurrentTimeNanos();
-    }
+    while (!stopping() && ControlRound(*db, store, &next_heartbeat)) Alive();
     if (!stopping()) {
       spdlog::warn("lost the PostgreSQL connection; reconnecting");
       synced_ = false;
@@ -182,6 +185,9 @@ absl::Status Agent::Heartbeat(FleetStore& store) {
     report.Clear();
   }
   const bool synced = asked.ok() && report.allocator_error().empty() && synced_.load();
+  if (asked.ok() && report.has_started_at()) {
+    docker_started_ns_ = absl::ToUnixNanos(common::FromTimestamp(report.started_at()));
+  }
   absl::StatusOr<HeartbeatAnswer> answer = store.Heartbeat(report, synced);
   if (!answer.ok()) return answer.status();
   if (answer->was_lost) {
@@ -189,34 +195,37 @@ absl::Status Agent::Heartbeat(FleetStore& store) {
     RestartWatch();
   }
   if (answer->pending_actions > 0) sweep_requested_ = true;
-  if (asked.ok() && FollowDrain(answer->drain_requested, report.drain_state())) {
+  if (asked.ok() && FollowDrain(store, *answer, report.drain_state())) {
     heartbeat_requested_ = true;  // publish the new state at once
   }
   return absl::OkStatus();
 }
 
-bool Agent::FollowDrain(bool drain_requested, box::v1::DrainState drain_state) {
-  bool was_requested;
-  {
-    absl::MutexLock lock(&mu_);
-    was_requested = drain_requested_;
-    drain_requested_ = drain_requested;
-  }
+bool Agent::FollowDrain(FleetStore& store, const HeartbeatAnswer& answer,
+                        box::v1::DrainState drain_state) {
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(kCallTimeout));
-  box::v1::DrainResponse answer;
-  if (drain_requested && drain_state == box::v1::DRAIN_STATE_SERVING) {
+  context.set_deadline(DeadlineIn(kHostTimeout));
+  box::v1::DrainResponse response;
+  if (answer.drain_requested && drain_state == box::v1::DRAIN_STATE_SERVING) {
+    // Recorded first: a restart between the two still knows the drain is the fleet's.
+    if (!answer.drain_applied && !store.SetDrainApplied(true).ok()) return false;
     spdlog::info("the fleet drains this host");
-    const grpc::Status drained = boxes_->Drain(&context, box::v1::DrainRequest(), &answer);
+    const grpc::Status drained = boxes_->Drain(&context, box::v1::DrainRequest(), &response);
     if (!drained.ok()) spdlog::warn("Drain: {}", drained.error_message());
-    return true;
+    return drained.ok();
   }
-  // A drain that the fleet did not ask for (an operator's, on this host) is left alone.
-  if (!drain_requested && was_requested && drain_state != box::v1::DRAIN_STATE_SERVING) {
-    spdlog::info("the fleet undrains this host");
-    const grpc::Status undrained = boxes_->Undrain(&context, box::v1::UndrainRequest(), &answer);
-    if (!undrained.ok()) spdlog::warn("Undrain: {}", undrained.error_message());
-    return true;
+  // A drain that the fleet did not make (an operator's, on this host) is left alone.
+  if (!answer.drain_requested && answer.drain_applied) {
+    if (drain_state != box::v1::DRAIN_STATE_SERVING) {
+      spdlog::info("the fleet undrains this host");
+      const grpc::Status undrained =
+          boxes_->Undrain(&context, box::v1::UndrainRequest(), &response);
+      if (!undrained.ok()) {
+        spdlog::warn("Undrain: {}", undrained.error_message());
+        return false;
+      }
+    }
+    return store.SetDrainApplied(false).ok();
   }
   return false;
 }
@@ -228,32 +237,68 @@ absl::Status Agent::Sweep(FleetStore& store) {
   }
   absl::StatusOr<std::vector<PendingAction>> actions = store.PendingActions();
   if (!actions.ok()) return actions.status();
-  absl::MutexLock lock(&mu_);
-  for (PendingAction& action : *actions) {
-    if (in_flight_.count(action.box_id) > 0) {
-      asked_again_.insert(action.box_id);
-      continue;
+  std::vector<PendingAction> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    for (PendingAction& action : *actions) {
+      if (in_flight_.count(action.box_id) > 0) {
+        asked_again_.insert(action.box_id);
+      } else if (action.action == "CREATING") {
+        orphans.push_back(std::move(action));
+      } else {
+        in_flight_.insert(action.box_id);
+        queue_.push_back(std::move(action));
+      }
     }
-    in_flight_.insert(action.box_id);
-    queue_.push_back(std::move(action));
   }
+  for (const PendingAction& orphan : orphans) SettleOrphanCreate(store, orphan);
   return absl::OkStatus();
+}
+
+void Agent::SettleOrphanCreate(FleetStore& store, const PendingAction& action) {
+  // Asking docker-svc again could make a second box for the row (its create is idempotent only
+  // while it holds the box): the mirror decides instead. Seen there: made. Not seen, while the
+  // mirror holds a snapshot of a docker-svc that started after the create began: undone at that
+  // start (docker-svc undoes interrupted creates). Not seen for long: lost (docker-svc never got
+  // the create, or undid it).
+  const absl::Time began = absl::Now() - absl::Seconds(action.idle_seconds);
+  const absl::Time docker_started = absl::FromUnixNanos(docker_started_ns_.load());
+  const bool restarted_since = docker_started_ns_.load() != 0 && docker_started > began &&
+                               absl::FromUnixNanos(snapshot_done_ns_.load()) > docker_started;
+  absl::Status settled = absl::OkStatus();
+  if (action.state != "PENDING") {
+    settled = store.ActionDone(action.box_id, "CREATING");
+  } else if (restarted_since) {
+    settled = store.ActionFailed(action.box_id, "CREATING",
+                                 "the host restarted while making the box; assign again");
+  } else if (action.idle_seconds > kOrphanCreateSeconds) {
+    settled = store.ActionFailed(action.box_id, "CREATING",
+                                 "the host lost the box while making it; assign again");
+  }
+  if (!settled.ok()) spdlog::warn("box {}: {}", action.box_id, settled.ToString());
 }
 
 // ---- watch -----------------------------------------------------------------------------------
 
 void Agent::RestartWatch() {
   absl::MutexLock lock(&mu_);
+  synced_ = false;  // until the next snapshot is mirrored
   watch_restart_ = true;
   if (watch_context_ != nullptr) watch_context_->TryCancel();
 }
 
 void Agent::WatchLoop() {
   Database database(config_.database, config_.database_password);
+  absl::Duration backoff = absl::Milliseconds(100);
   while (!stopping()) {
+    const absl::Time began = absl::Now();
     MirrorOneStream(database);
     synced_ = false;
-    Pause(absl::Milliseconds(200));
+    // A stream that lasted is watched again at once; one that failed at once (docker-svc
+    // down) backs off to 1 s.
+    backoff = absl::Now() - began > absl::Seconds(10) ? absl::Milliseconds(100)
+                                                      : std::min(backoff * 2, absl::Seconds(1));
+    Pause(backoff);
   }
 }
 
@@ -285,6 +330,7 @@ void Agent::MirrorOneStream(Database& database) {
         if (ended.ok()) {
           spdlog::info("mirrored {} boxes of docker-svc; {} rows of boxes it no longer has ended",
                        snapshot.size(), *ended);
+          snapshot_done_ns_ = absl::GetCurrentTimeNanos();
           synced_ = true;
           sweep_requested_ = true;
           heartbeat_requested_ = true;
@@ -313,8 +359,11 @@ void Agent::MirrorOneStream(Database& database) {
     absl::MutexLock lock(&mu_);
     watch_context_ = nullptr;
   }
-  if (!finished.ok() && finished.error_code() != grpc::StatusCode::CANCELLED) {
+  if (!finished.ok() && finished.error_code() != grpc::StatusCode::CANCELLED &&
+      absl::Now() - last_watch_complaint_ > absl::Minutes(1)) {
+    // Once a minute at most: docker-svc down is one problem, not a line per retry.
     spdlog::info("docker-svc's watch ended ({}); watching again", finished.error_message());
+    last_watch_complaint_ = absl::Now();
   }
 }
 
@@ -350,7 +399,7 @@ void Agent::WorkerLoop() {
 }
 
 void Agent::Execute(FleetStore& store, const PendingAction& action) {
-  if (action.action == "CREATE" || action.action == "CREATING") {
+  if (action.action == "CREATE") {
     ExecuteCreate(store, action);
   } else if (action.action == "ASSIGN") {
     ExecuteAssign(store, action);
@@ -360,12 +409,11 @@ void Agent::Execute(FleetStore& store, const PendingAction& action) {
 }
 
 void Agent::ExecuteCreate(FleetStore& store, const PendingAction& action) {
-  if (action.action == "CREATE") {
-    absl::StatusOr<bool> begun = store.BeginCreate(action.box_id);
-    if (!begun.ok() || !*begun) return;  // asks for something else now, or try again later
-  }
-  // CREATING (after the mirror): the box is on the host, or resync_host has FAILED the row;
-  // Create is idempotent on the box id, so a repeat answers the box that is there.
+  absl::StatusOr<bool> begun = store.BeginCreate(action.box_id);
+  if (!begun.ok() || !*begun) return;  // asks for something else now, or try again later
+  // From here on the row says CREATING: should this process die, the next one settles the row
+  // from what docker-svc shows (SettleOrphanCreate) and never asks for the box again. Retries
+  // below are of calls docker-svc did not answer (it is idempotent on the box id meanwhile).
   box::v1::CreateRequest request;
   request.set_app(action.app);
   request.set_box_id(action.box_id);

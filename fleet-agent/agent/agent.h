@@ -63,8 +63,12 @@ class Agent {
   // Registers and LISTENs; false when the connection broke or the host could not register.
   bool Register(pg::Connection& db, FleetStore& store);
   absl::Status Heartbeat(FleetStore& store);
-  // Makes docker-svc follow the row's drain request; true when it asked docker-svc anything.
-  bool FollowDrain(bool drain_requested, box::v1::DrainState drain_state);
+  // Makes docker-svc follow the row's drain request; true when it changed docker-svc's state.
+  bool FollowDrain(FleetStore& store, const HeartbeatAnswer& answer,
+                   box::v1::DrainState drain_state);
+  // A CREATING row that no worker of this process works on: its create began before a restart
+  // of the agent (or of the watch). Settled from the mirror, never by asking for the box again.
+  void SettleOrphanCreate(FleetStore& store, const PendingAction& action);
   absl::Status Sweep(FleetStore& store);
 
   void WatchLoop();
@@ -81,6 +85,8 @@ class Agent {
   bool stopping() const { return stopping_.load(); }
   // Sleeps up to `duration`, less when stopping.
   void Pause(absl::Duration duration);
+  // Marks the control loop as going round (Liveness).
+  void Alive() { last_round_ns_ = absl::GetCurrentTimeNanos(); }
 
   const AgentConfig config_;
   std::unique_ptr<box::v1::Boxes::Stub> boxes_;
@@ -89,6 +95,11 @@ class Agent {
   std::atomic<bool> sweep_requested_{false};
   std::atomic<bool> heartbeat_requested_{false};
   std::atomic<int64_t> last_round_ns_{0};
+  // When docker-svc (the process the last Host report came from) started, and when the mirror
+  // last completed a snapshot (Unix ns; 0: not yet).
+  std::atomic<int64_t> docker_started_ns_{0};
+  std::atomic<int64_t> snapshot_done_ns_{0};
+  absl::Time last_watch_complaint_ = absl::InfinitePast();  // the watch thread's
 
   absl::Mutex mu_;
   // The Watch call in flight, to cancel it (RestartWatch).
@@ -98,8 +109,6 @@ class Agent {
   // Rows being worked on, and those that asked again meanwhile (swept again once done).
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> asked_again_ ABSL_GUARDED_BY(mu_);
-  // The drain request last seen, to tell an undrain from a local drain (left alone).
-  bool drain_requested_ ABSL_GUARDED_BY(mu_) = false;
 
   std::vector<std::thread> threads_;
 };

@@ -100,8 +100,8 @@ absl::StatusOr<AgentConfig> BuildConfig(const FlagValues& flags) {
     return absl::InvalidArgumentError(
         "--host_timeout must be longer than --heartbeat_interval (default: 3 heartbeats)");
   }
-  if (flags.action_workers < 1 || flags.action_workers > 256) {
-    return absl::InvalidArgumentError("--action_workers must be between 1 and 256");
+  if (flags.action_workers < 1 || flags.action_workers > 32) {
+    return absl::InvalidArgumentError("--action_workers must be between 1 and 32");
   }
   config.action_workers = flags.action_workers;
   config.migrate_at_start = flags.migrate_at_start;

@@ -23,7 +23,7 @@ struct FlagValues {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration host_timeout = absl::ZeroDuration();  // zero: 3 heartbeats
   bool migrate_at_start = true;
-  int action_workers = 8;
+  int action_workers = 4;
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
 
@@ -38,7 +38,7 @@ struct AgentConfig {
   HostIdentity host;
   absl::Duration heartbeat_interval;
   bool migrate_at_start = true;
-  int action_workers = 8;
+  int action_workers = 4;
   absl::Duration shutdown_grace;
 };
 

@@ -7,7 +7,8 @@
 
 namespace berth::fleet {
 
-pg::Connection* Database::Get(const std::function<bool()>& stopping, bool* fresh) {
+pg::Connection* Database::Get(const std::function<bool()>& stopping, bool* fresh,
+                              const std::function<void()>& on_retry) {
   if (fresh != nullptr) *fresh = false;
   if (connection_ != nullptr && connection_->ok()) return connection_.get();
   connection_.reset();
@@ -25,6 +26,7 @@ pg::Connection* Database::Get(const std::function<bool()>& stopping, bool* fresh
       spdlog::warn("PostgreSQL unreachable, retrying: {}", opened.status().ToString());
       last_complaint_ = absl::Now();
     }
+    if (on_retry) on_retry();
     for (absl::Duration slept; slept < backoff && !stopping(); slept += absl::Milliseconds(50)) {
       absl::SleepFor(absl::Milliseconds(50));
     }

@@ -21,8 +21,9 @@ class Database {
 
   // The open connection; when there is none or it broke, connects, retrying with backoff
   // (100 ms doubling to 5 s) until it succeeds or `stopping` says so (then nullptr). `fresh` is
-  // set when this call opened a new connection.
-  pg::Connection* Get(const std::function<bool()>& stopping, bool* fresh = nullptr);
+  // set when this call opened a new connection; `on_retry` (when set) runs before each wait.
+  pg::Connection* Get(const std::function<bool()>& stopping, bool* fresh = nullptr,
+                      const std::function<void()>& on_retry = nullptr);
   // Drops the connection (after an error that leaves it unusable).
   void Reset() { connection_.reset(); }
 

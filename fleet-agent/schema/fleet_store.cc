@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
@@ -19,10 +20,6 @@ Param TimeParam(bool has, const google::protobuf::Timestamp& time) {
   return google::protobuf::util::TimeUtil::ToString(time);
 }
 
-// A text[] literal of names that hold no quotes, commas, braces or spaces (app names).
-std::string ArrayLiteral(const google::protobuf::RepeatedPtrField<std::string>& names) {
-  return absl::StrCat("{", absl::StrJoin(names, ","), "}");
-}
 
 std::string Int(int64_t value) { return absl::StrCat(value); }
 
@@ -40,6 +37,17 @@ std::string StateName(box::v1::BoxState state) {
 
 std::string DrainStateName(box::v1::DrainState state) {
   return std::string(absl::StripPrefix(box::v1::DrainState_Name(state), "DRAIN_STATE_"));
+}
+
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  quoted.reserve(values.size());
+  for (const std::string& value : values) {
+    quoted.push_back(
+        absl::StrCat("\"", absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}}),
+                     "\""));
+  }
+  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
 }
 
 std::string PortsJson(const box::v1::Box& box) {
@@ -69,7 +77,8 @@ absl::StatusOr<HeartbeatAnswer> FleetStore::Heartbeat(const box::v1::HostRespons
       db_->Exec("SELECT * FROM berth.heartbeat($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10, "
                 "$11, $12, $13, $14)",
                 {host_id_, DrainStateName(report.drain_state()), synced ? "true" : "false",
-                 ArrayLiteral(report.apps()), Int(capacity.boxes().total()),
+                 TextArrayLiteral({report.apps().begin(), report.apps().end()}),
+                 Int(capacity.boxes().total()),
                  Int(capacity.boxes().free()), Int(capacity.ttys().total()),
                  Int(capacity.ttys().free()), Int(capacity.tcp_ports().total()),
                  Int(capacity.tcp_ports().free()), Int(capacity.udp_ports().total()),
@@ -80,9 +89,10 @@ absl::StatusOr<HeartbeatAnswer> FleetStore::Heartbeat(const box::v1::HostRespons
   }
   HeartbeatAnswer answer;
   answer.drain_requested = result.Get(0, 0) == "t";
-  answer.status = result.Get(0, 1);
-  if (!absl::SimpleAtoi(result.Get(0, 2), &answer.pending_actions)) answer.pending_actions = 0;
-  answer.was_lost = result.Get(0, 3) == "t";
+  answer.drain_applied = result.Get(0, 1) == "t";
+  answer.status = result.Get(0, 2);
+  if (!absl::SimpleAtoi(result.Get(0, 3), &answer.pending_actions)) answer.pending_actions = 0;
+  answer.was_lost = result.Get(0, 4) == "t";
   return answer;
 }
 
@@ -108,10 +118,8 @@ absl::Status FleetStore::BoxGone(const box::v1::BoxEvent& gone) {
 }
 
 absl::StatusOr<int> FleetStore::ResyncHost(const std::vector<std::string>& live_box_ids) {
-  // Box ids hold no quotes, commas, braces or spaces (common/box_id.h).
-  ASSIGN_OR_RETURN(pg::Result result,
-                   db_->Exec("SELECT berth.resync_host($1, $2::text[])",
-                             {host_id_, absl::StrCat("{", absl::StrJoin(live_box_ids, ","), "}")}));
+  ASSIGN_OR_RETURN(pg::Result result, db_->Exec("SELECT berth.resync_host($1, $2::text[])",
+                                                {host_id_, TextArrayLiteral(live_box_ids)}));
   int ended = 0;
   if (result.rows() == 1) (void)absl::SimpleAtoi(result.Get(0, 0), &ended);
   return ended;
@@ -122,8 +130,14 @@ absl::StatusOr<std::vector<PendingAction>> FleetStore::PendingActions() {
                    db_->Exec("SELECT * FROM berth.pending_actions($1)", {host_id_}));
   std::vector<PendingAction> actions;
   for (int row = 0; row < result.rows(); ++row) {
-    actions.push_back({result.Get(row, 0), result.Get(row, 1), result.Get(row, 2),
-                       result.Get(row, 3), result.Get(row, 4)});
+    PendingAction& action = actions.emplace_back();
+    action.box_id = result.Get(row, 0);
+    action.action = result.Get(row, 1);
+    action.app = result.Get(row, 2);
+    action.user_id = result.Get(row, 3);
+    action.session_id = result.Get(row, 4);
+    action.state = result.Get(row, 5);
+    if (!absl::SimpleAtod(result.Get(row, 6), &action.idle_seconds)) action.idle_seconds = 0;
   }
   return actions;
 }
@@ -141,6 +155,11 @@ absl::Status FleetStore::ActionDone(const std::string& box_id, const std::string
 absl::Status FleetStore::ActionFailed(const std::string& box_id, const std::string& action,
                                       const std::string& reason) {
   return db_->Exec("SELECT berth.action_failed($1, $2, $3, $4)", {host_id_, box_id, action, reason})
+      .status();
+}
+
+absl::Status FleetStore::SetDrainApplied(bool applied) {
+  return db_->Exec("SELECT berth.set_drain_applied($1, $2)", {host_id_, applied ? "true" : "false"})
       .status();
 }
 

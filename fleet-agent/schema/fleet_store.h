@@ -24,6 +24,8 @@ struct HostIdentity {
 // What a heartbeat answers (berth.heartbeat).
 struct HeartbeatAnswer {
   bool drain_requested = false;
+  // The agent drained docker-svc for the fleet (SetDrainApplied).
+  bool drain_applied = false;
   std::string status;
   int pending_actions = 0;
   bool was_lost = false;
@@ -36,6 +38,8 @@ struct PendingAction {
   std::string app;
   std::string user_id;
   std::string session_id;
+  std::string state;  // the row's: PENDING until the mirror saw the box
+  double idle_seconds = 0;  // since the row last changed
 };
 
 // The agent's calls of the berth schema, one statement each, for one host, over a connection
@@ -60,6 +64,7 @@ class FleetStore {
   absl::Status ActionDone(const std::string& box_id, const std::string& action);
   absl::Status ActionFailed(const std::string& box_id, const std::string& action,
                             const std::string& reason);
+  absl::Status SetDrainApplied(bool applied);
   // A box that was never made is gone (a STOP of a row whose create had not begun).
   absl::Status NeverMade(const std::string& box_id, const std::string& reason);
 
@@ -74,6 +79,8 @@ std::string StateName(box::v1::BoxState state);
 std::string DrainStateName(box::v1::DrainState state);
 // A box's ports as berth.boxes.ports holds them.
 std::string PortsJson(const box::v1::Box& box);
+// A text[] literal of `values`, each element quoted (so that "null" stays a string).
+std::string TextArrayLiteral(const std::vector<std::string>& values);
 
 }  // namespace berth::fleet
 
