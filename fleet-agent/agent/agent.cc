@@ -138,6 +138,7 @@ bool Agent::Register(pg::Connection& db, FleetStore& store) {
       db.Exec("SELECT berth.host_channel($1)", {config_.host.id});
   if (!named.ok() || named->rows() != 1) return false;
   if (!db.Exec(absl::StrCat("LISTEN ", pg::QuoteIdentifier(named->Get(0, 0)))).ok()) return false;
+  registered_ = true;
   spdlog::info("host {} registered at {} (zone \"{}\"); listening on {}", config_.host.id,
                config_.host.address, config_.host.zone, named->Get(0, 0));
   sweep_requested_ = true;
@@ -303,6 +304,8 @@ void Agent::WatchLoop() {
 }
 
 void Agent::MirrorOneStream(Database& database) {
+  // Boxes' rows need their host's row.
+  while (!registered_.load() && !stopping()) absl::SleepFor(absl::Milliseconds(20));
   pg::Connection* db = database.Get([this] { return stopping(); });
   if (db == nullptr) return;
   FleetStore store(db, config_.host.id);

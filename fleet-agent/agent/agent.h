@@ -92,6 +92,8 @@ class Agent {
   std::unique_ptr<box::v1::Boxes::Stub> boxes_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> synced_{false};
+  // The host's row exists (registered once by this process): the watch mirrors only then.
+  std::atomic<bool> registered_{false};
   std::atomic<bool> sweep_requested_{false};
   std::atomic<bool> heartbeat_requested_{false};
   std::atomic<int64_t> last_round_ns_{0};
