@@ -61,6 +61,7 @@
 #include "bench/daemon_start.h"
 #include "bench/fleet_load_fleet.h"
 #include "bench/json_output.h"
+#include "bench/stop_signals.h"
 #include "berth/box/v1/box.pb.h"
 #include "fleet-agent/pg/pg_connection.h"
 #include "tests/testing/postgres_cluster.h"
@@ -920,19 +921,8 @@ int main(int argc, char** argv) {
   const bool pgss = EnableStatementStats(**cluster);
   const pid_t postmaster = PostmasterPid((*cluster)->dir());
 
-  // Ctrl-C and SIGTERM clean up: a thread of ours takes them (threads made later inherit the
-  // blocked mask; daemons get an empty one).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::thread([stop_signals] {
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    Die(absl::StrCat("interrupted by signal ", signal_number));
-  }).detach();
+  // Ctrl-C and SIGTERM clean up.
+  berth::bench::DieOnStopSignals([](const std::string& message) { Die(message); });
 
   char pattern[] = "/dev/shm/berth-fleet-XXXXXX";
   if (mkdtemp(pattern) == nullptr) Die("cannot make a directory in /dev/shm");

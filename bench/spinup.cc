@@ -81,6 +81,7 @@
 #include "tests/testing/daemon_process.h"
 #include "bench/daemon_start.h"
 #include "bench/json_output.h"
+#include "bench/stop_signals.h"
 
 extern char** environ;
 
@@ -957,19 +958,8 @@ int main(int argc, char** argv) {
     Die(absl::StrCat(absl::GetFlag(FLAGS_docker_cli), " is not executable (--docker_cli)"));
   }
 
-  // Ctrl-C and SIGTERM clean up: a thread of ours takes them (threads made later inherit the
-  // blocked mask; children get an empty one).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::thread([stop_signals] {
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    Die(absl::StrCat("interrupted by signal ", signal_number));
-  }).detach();
+  // Ctrl-C and SIGTERM clean up.
+  berth::bench::DieOnStopSignals([](const std::string& message) { Die(message); });
 
   absl::StatusOr<std::unique_ptr<berth::docker::DockerClient>> docker =
       berth::docker::MakeCurlDockerClient(

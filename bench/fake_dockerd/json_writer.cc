@@ -1,43 +1,11 @@
 #include "bench/fake_dockerd/json_writer.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
+#include "gateway/routing/text_codec.h"
 
 namespace berth::fake_dockerd {
 
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(c));
-          out.append(escaped);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
+using gateway::routing::JsonQuote;
 
 void JsonWriter::Separate() {
   if (need_comma_) out_.push_back(',');

@@ -44,9 +44,6 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view text);
-
 }  // namespace berth::fake_dockerd
 
 #endif  // BERTH_BENCH_FAKE_DOCKERD_JSON_WRITER_H_
