@@ -128,6 +128,13 @@ class FleetAgentTest : public GatewayTest {
   std::string HostStatus(const std::string& id) {
     return One("SELECT status FROM berth.hosts WHERE id = $1", {id});
   }
+  // "" while `host`'s agent runs; else how it ended (a crash shows as code 128 + signal).
+  static std::string AgentEnded(FleetHost& host) {
+    absl::StatusOr<int> code = host.agent->Wait(absl::ZeroDuration());
+    if (!code.ok() && code.status().code() == absl::StatusCode::kDeadlineExceeded) return "";
+    return absl::StrCat("fleet-agent ended: ",
+                        code.ok() ? absl::StrCat("exit code ", *code) : code.status().ToString());
+  }
   bool HostBecomes(const std::string& id, const std::string& status,
                    absl::Duration timeout = absl::Seconds(60)) {
     return WaitUntil([&] { return HostStatus(id) == status; }, timeout);
@@ -451,7 +458,10 @@ TEST_F(FleetAgentTest, KillsAndRestartsOfEveryPartEndInAgreement) {
   ASSERT_TRUE(WaitUntil([&] {
     return One("SELECT status = 'ACTIVE' AND heartbeat_at > $2 FROM berth.hosts WHERE id = $1",
                {host.id, restarted}) == "t";
-  }, absl::Seconds(30))) << HostStatus(host.id);
+  }, absl::Seconds(30))) << HostStatus(host.id) << " " << AgentEnded(host);
+  // Its workers saw their connections break too, some mid-action (a use of a dropped
+  // connection there once killed the agent).
+  ASSERT_EQ(AgentEnded(host), "");
   ASSERT_NO_FATAL_FAILURE(load(7, 1));
   // docker-svc SIGKILLed under the running agent, right after more assigns.
   ASSERT_NO_FATAL_FAILURE(load(8, 2));

@@ -388,16 +388,20 @@ void Agent::WorkerLoop() {
       queue_.pop_front();
     }
     pg::Connection* db = database.Get([this] { return stopping(); });
+    // Whether the action may not have been recorded: no connection, or it broke on the way
+    // (then it is dropped: `db` must not be used past the Reset).
+    bool unrecorded = db == nullptr;
     if (db != nullptr) {
       FleetStore store(db, config_.host.id);
       Execute(store, action);
-      if (!db->ok()) database.Reset();
+      if (!db->ok()) {
+        unrecorded = true;
+        database.Reset();
+      }
     }
     absl::MutexLock lock(&mu_);
     in_flight_.erase(action.box_id);
-    if (asked_again_.erase(action.box_id) > 0 || db == nullptr || !db->ok()) {
-      sweep_requested_ = true;
-    }
+    if (asked_again_.erase(action.box_id) > 0 || unrecorded) sweep_requested_ = true;
   }
 }
 
