@@ -17,7 +17,9 @@ std::vector<int32_t> DetectGpus(const std::string& dev_dir) {
   std::vector<int32_t> gpus;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dev_dir, error)) {
-    absl::string_view name = entry.path().filename().native();
+    // The file name is kept: a view of filename() would outlive the temporary path it names.
+    const std::string file_name = entry.path().filename().native();
+    absl::string_view name = file_name;
     int32_t index = 0;
     if (absl::ConsumePrefix(&name, "nvidia") && !name.empty() &&
         std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
