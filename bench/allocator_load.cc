@@ -54,13 +54,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "berth/allocator/v1/allocator.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/notify_socket.h"
 #include "bench/closed_loop.h"
 #include "bench/json_output.h"
 #include "bench/proc_stats.h"
+#include "berth/allocator/v1/allocator.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/notify_socket.h"
 
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "measured window of each load run");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500),

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "tests/testing/daemon_process.h"
+#include "testing_support/daemon_process.h"
 
 namespace berth::bench {
 

@@ -64,7 +64,7 @@
 #include "bench/stop_signals.h"
 #include "berth/box/v1/box.pb.h"
 #include "fleet-agent/pg/pg_connection.h"
-#include "tests/testing/postgres_cluster.h"
+#include "testing_support/postgres_cluster.h"
 
 ABSL_FLAG(std::string, hosts, "1,5,10,20", "fleet sizes N, comma-separated");
 ABSL_FLAG(double, rate, 20, "open loop: assigns per second offered");

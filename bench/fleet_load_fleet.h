@@ -27,9 +27,9 @@
 #include "absl/time/time.h"
 #include "bench/fake_dockerd/fake_dockerd_process.h"
 #include "berth/box/v1/box.grpc.pb.h"
-#include "tests/boxes_test_client.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/postgres_cluster.h"
+#include "testing_support/box_host.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/postgres_cluster.h"
 
 namespace berth::bench::fleet_load {
 

@@ -75,16 +75,16 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "berth/box/v1/box.grpc.pb.h"
-#include "common/testing/temp_dir.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "tests/allocator_test_client.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/notify_socket.h"
 #include "bench/closed_loop.h"
 #include "bench/daemon_start.h"
 #include "bench/json_output.h"
 #include "bench/proc_stats.h"
+#include "berth/box/v1/box.grpc.pb.h"
+#include "common/testing/temp_dir.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "testing_support/allocator_client.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/notify_socket.h"
 
 extern char** environ;
 

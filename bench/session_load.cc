@@ -21,8 +21,8 @@
 #include "bench/closed_loop.h"
 #include "bench/json_output.h"
 #include "berth/box/v1/box.grpc.pb.h"
-#include "tests/boxes_test_client.h"
-#include "tests/testing/grpc_call.h"
+#include "testing_support/box_host.h"
+#include "testing_support/grpc_call.h"
 
 ABSL_FLAG(int32_t, rounds, 10, "rounds of warm and cold assigns");
 ABSL_FLAG(int32_t, warm_per_round, 5, "assigns from the warm pool per round (= the pool size)");

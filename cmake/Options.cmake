@@ -1,5 +1,7 @@
 # Build options of the project, in one place.
 option(BERTH_BUILD_TESTS "Build unit and integration tests" ON)
 option(BERTH_BUILD_BENCHMARKS "Build benchmarks and load generators" ON)
-option(BERTH_ENABLE_WERROR "Treat compiler warnings as errors" OFF)
-set(BERTH_SANITIZER "" CACHE STRING "Sanitizer to build with: empty, address or thread")
+option(BERTH_WERROR "Treat compiler warnings in Berth's own code as errors" ON)
+option(BERTH_SANITIZE
+       "Build everything with AddressSanitizer and UndefinedBehaviorSanitizer (tests: scripts/test.sh)"
+       OFF)

@@ -8,8 +8,8 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
-#include "docker-svc/config.h"
-#include "docker-svc/run.h"
+#include "docker-svc/service/config.h"
+#include "docker-svc/service/run.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "unix:/run/berth/boxes.sock", "gRPC listen address (unix:PATH)");

@@ -7,8 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc grpc-proto libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libsystemd-dev libsqlite3-dev sqlite3
-  libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libboost1.74-dev libjwt-dev zlib1g-dev openssl curl wrk nghttp2-client
+  libcurl4-openssl-dev libgtest-dev libgmock-dev
+  libssl-dev libboost1.74-dev zlib1g-dev openssl curl wrk nghttp2-client
+  libjwt-dev  # only the gateway's tests and bench/gateway_load (they mint tokens with it)
   docker.io busybox-static
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)

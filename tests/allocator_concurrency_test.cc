@@ -18,8 +18,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "tests/allocator_test_client.h"
-#include "tests/testing/daemon_process.h"
+#include "testing_support/allocator_client.h"
+#include "testing_support/daemon_process.h"
 
 namespace berth::testing {
 namespace {

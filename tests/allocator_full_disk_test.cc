@@ -29,10 +29,10 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/allocator_test_client.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/grpc_call.h"
-#include "tests/testing/notify_socket.h"
+#include "testing_support/allocator_client.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/grpc_call.h"
+#include "testing_support/notify_socket.h"
 
 namespace berth::testing {
 namespace {

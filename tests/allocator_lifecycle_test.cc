@@ -29,9 +29,9 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/allocator_test_client.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/notify_socket.h"
+#include "testing_support/allocator_client.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/notify_socket.h"
 
 namespace berth::testing {
 namespace {

@@ -13,8 +13,8 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/allocator_test_client.h"
-#include "tests/testing/daemon_process.h"
+#include "testing_support/allocator_client.h"
+#include "testing_support/daemon_process.h"
 
 namespace berth::testing {
 namespace {

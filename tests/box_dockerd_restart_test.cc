@@ -128,7 +128,9 @@ TEST_F(BoxDockerdRestartTest, DockerdRestartWhileBoxesRun) {
     ASSERT_OK_AND_ASSIGN(ReceivedEvent ended, watcher->WaitForGone(waiting, absl::Seconds(30)));
     EXPECT_EQ(ended.event.box().reason(), "mapping directory detached by a Docker engine restart");
   }
-  if (boxes().Get(waiting).ok()) EXPECT_OK(boxes().Stop(waiting).status());
+  if (boxes().Get(waiting).ok()) {
+    EXPECT_OK(boxes().Stop(waiting).status());
+  }
 
   // Every other box either still runs and is listed, or is gone from both with its lease.
   auto consistent = [&](const std::string& id) -> std::string {

@@ -57,7 +57,7 @@ std::string Proto(alloc::Protocol protocol) {
 }
 
 // The mapping files design §4 gives a test box (no config.json before a client config).
-// docker-svc/mapping_dir.h adds Whist's DPI file when a DPI is given.
+// docker-svc/boxes/mapping_dir.h adds Whist's DPI file when a DPI is given.
 std::vector<std::string> ExpectedMappingFiles(bool with_session, bool with_dpi) {
   std::vector<std::string> files = {"tty", "gpu_index", "timeout", ".paramsReady", kTestBoxMarker};
   for (const auto& [port, protocol] : TestBoxPorts()) {

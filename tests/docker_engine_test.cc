@@ -9,10 +9,10 @@
 #include "absl/synchronization/notification.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
-#include "docker-svc/curl_docker_client.h"
+#include "docker-svc/engine/curl_docker_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/allocator_test_client.h"
+#include "testing_support/allocator_client.h"
 #include "tests/boxes_test_client.h"
 
 namespace berth::docker {

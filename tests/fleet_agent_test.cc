@@ -25,8 +25,8 @@
 #include "fleet-agent/pg/pg_connection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing_support/postgres_cluster.h"
 #include "tests/gateway_test_host.h"
-#include "tests/testing/postgres_cluster.h"
 
 namespace berth::testing {
 namespace {

@@ -11,13 +11,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/testing/read_file.h"
 #include "fleet-agent/pg/pg_connection.h"
 #include "fleet-agent/schema/schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/testing/read_file.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/postgres_cluster.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/postgres_cluster.h"
 
 namespace berth::testing {
 namespace {

@@ -16,8 +16,8 @@
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing_support/daemon_process.h"
 #include "tests/gateway_test_host.h"
-#include "tests/testing/daemon_process.h"
 
 namespace berth::testing {
 namespace {

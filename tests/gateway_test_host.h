@@ -20,9 +20,9 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "testing_support/daemon_process.h"
+#include "testing_support/notify_socket.h"
 #include "tests/boxes_test_client.h"
-#include "tests/testing/daemon_process.h"
-#include "tests/testing/notify_socket.h"
 
 namespace berth::testing {
 

@@ -9,10 +9,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "docker-svc/docker_client.h"
+#include "docker-svc/engine/docker_client.h"
 
 // The Docker Engine API 1.41 from the engine's side: the requests a client sends, parsed into
-// the plain structs of docker-svc/docker_client.h, and the engine's answers printed in Docker's
+// the plain structs of docker-svc/engine/docker_client.h, and the engine's answers printed in Docker's
 // JSON shapes (Go's encoding/json: numbers unquoted, Go's zero time, `null` for empty lists
 // where Docker sends it). Only what fake_dockerd serves. Pure functions, thread-safe.
 // Parse errors are INVALID_ARGUMENT with a message fit for the 400 answer.

@@ -22,8 +22,8 @@
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/boxes_test_client.h"
-#include "tests/testing/grpc_call.h"
+#include "testing_support/box_host.h"
+#include "testing_support/grpc_call.h"
 
 namespace berth::fake_dockerd {
 namespace {

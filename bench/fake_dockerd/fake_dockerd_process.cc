@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "docker-svc/curl_docker_client.h"
+#include "docker-svc/engine/curl_docker_client.h"
 
 namespace berth::fake_dockerd {
 

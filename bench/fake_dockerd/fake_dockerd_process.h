@@ -7,8 +7,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "docker-svc/docker_client.h"
-#include "tests/testing/daemon_process.h"
+#include "docker-svc/engine/docker_client.h"
+#include "testing_support/daemon_process.h"
 
 namespace berth::fake_dockerd {
 

@@ -10,8 +10,8 @@
 #include <variant>
 
 #include "absl/time/time.h"
-#include "docker-svc/docker_client.h"
-#include "docker-svc/testing/fake_docker_client.h"
+#include "docker-svc/engine/docker_client.h"
+#include "docker-svc/engine/testing/fake_docker_client.h"
 
 namespace berth::fake_dockerd {
 
@@ -57,7 +57,7 @@ struct FakeEngineOptions {
 
 // The state and the routes of fake_dockerd: the subset of the Docker Engine API 1.41 that
 // docker-svc's CurlDockerClient calls, answered as Docker 20.10 answers it, over the in-memory
-// engine of docker-svc/testing/fake_docker_client.h (any image exists; containers run until
+// engine of docker-svc/engine/testing/fake_docker_client.h (any image exists; containers run until
 // stopped, killed or removed; each anonymous volume is a fresh directory under volumes_dir).
 //
 // Routes (each also under a /v<version> prefix up to 1.41): GET|HEAD /_ping, GET /version,

@@ -6,9 +6,7 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace berth::gateway {
@@ -24,53 +22,47 @@ class StreamHandle {
   virtual void Cancel() = 0;
 };
 
-// One backend daemon reached over gRPC, called generically: requests and responses are
-// serialized messages and methods are named by their full path ("/berth.box.v1.Boxes/Get"), so
-// that the gateway needs no code per RPC. Calls never wait for a backend that is down (no
-// wait_for_ready): they fail with UNAVAILABLE at once, or DEADLINE_EXCEEDED. Callbacks run on
-// gRPC's threads and must not block. Every call in flight is known, so that a shutdown can end
-// them and wait for their callbacks before what those use is destroyed. Thread-safe.
+// One backend daemon, called generically: requests and responses are serialized messages and
+// methods are named by their full path ("/berth.box.v1.Boxes/Get"), so that the gateway needs
+// no code per RPC. What the gateway's request handling needs of a backend, whatever carries
+// the calls (GrpcBackend in production).
+//
+// Contract of every implementation:
+// - Calls never wait for a backend that is down: they fail with UNAVAILABLE at once, or
+//   DEADLINE_EXCEEDED.
+// - Each call's final callback (UnaryDone, StreamDone, CheckHealth's `done`) runs exactly once,
+//   on any thread, possibly before the call returns. Callbacks must not block.
+// - A failed call's status is one its callers may see: the backend's own error as the backend
+//   said it, or one that says what the failure means to a caller (never transport detail).
+// - Thread-safe.
 class Backend {
  public:
-  using UnaryDone = std::function<void(const grpc::Status&, std::string response)>;
+  using UnaryDone = std::function<void(const absl::Status&, std::string response)>;
   using StreamMessage = std::function<void(std::string message)>;
-  using StreamDone = std::function<void(const grpc::Status&)>;
+  using StreamDone = std::function<void(const absl::Status&)>;
 
-  // `name` is used in logs and metrics ("docker-svc").
-  Backend(std::string name, const std::string& address);
+  virtual ~Backend() = default;
 
-  const std::string& name() const { return name_; }
+  // Used in logs and metrics ("docker-svc").
+  virtual const std::string& name() const = 0;
 
-  void Unary(const std::string& method, std::string request, absl::Duration timeout,
-             const CallMetadata& metadata, UnaryDone done);
+  // Calls `method` with `request`, bounded by `timeout`; done(OK, response bytes) or
+  // done(error, "").
+  virtual void Unary(const std::string& method, std::string request, absl::Duration timeout,
+                     const CallMetadata& metadata, UnaryDone done) = 0;
 
   // Sends `request` and calls on_message for each response until the stream ends, then
-  // on_done. It runs until the server ends it, Cancel(), or `deadline` (then on_done gets
-  // DEADLINE_EXCEEDED); absl::InfiniteFuture() for none.
-  std::shared_ptr<StreamHandle> ServerStream(const std::string& method, std::string request,
-                                             const CallMetadata& metadata, absl::Time deadline,
-                                             StreamMessage on_message, StreamDone on_done);
+  // on_done. It runs until the server ends it, Cancel() (on_done gets CANCELLED), or `deadline`
+  // (on_done gets DEADLINE_EXCEEDED); absl::InfiniteFuture() for none. on_message never runs
+  // after on_done.
+  virtual std::shared_ptr<StreamHandle> ServerStream(const std::string& method, std::string request,
+                                                     const CallMetadata& metadata,
+                                                     absl::Time deadline, StreamMessage on_message,
+                                                     StreamDone on_done) = 0;
 
   // grpc.health.v1.Health/Check of the whole server, bounded by `timeout`; done(true) when
   // it answers SERVING.
-  void CheckHealth(absl::Duration timeout, std::function<void(bool serving)> done);
-
-  // Cancels the calls in flight (only the streams with `streams_only`); their callbacks still
-  // run, once each, with CANCELLED.
-  void CancelCalls(bool streams_only);
-  // Waits until every call's last callback has returned, or until `deadline`. True when none
-  // is left. A call started meanwhile is waited for too.
-  bool WaitIdle(absl::Time deadline);
-
-  // The calls in flight (internal; public so that the calls can name it).
-  class CallSet;
-
- private:
-  const std::string name_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<grpc::GenericStub> stub_;
-  // Shared with the calls, which outlive the Backend when a shutdown gives up waiting on them.
-  std::shared_ptr<CallSet> calls_;
+  virtual void CheckHealth(absl::Duration timeout, std::function<void(bool serving)> done) = 0;
 };
 
 }  // namespace berth::gateway

@@ -8,9 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "berth/box/v1/box.pb.h"
-#include "common/grpc_status.h"
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/transcoder.h"
 #include "google/protobuf/message.h"
@@ -38,9 +36,24 @@ HttpResponse JsonResponse(int status, std::string body) {
   return response;
 }
 
-// The gRPC code's name for metric labels ("UNAVAILABLE").
-std::string CodeName(const grpc::Status& status) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+// The status code's name for metric labels ("UNAVAILABLE").
+std::string CodeName(const absl::Status& status) { return absl::StatusCodeToString(status.code()); }
+
+// The clock of a handler whose options name none.
+const common::Clock& SystemClock() {
+  static const common::SystemClock* const clock = new common::SystemClock();
+  return *clock;
+}
+
+// Why docker-svc's answer to the Host call of /readyz means the gateway is not ready; "" when
+// it is ready.
+std::string HostReportProblem(const absl::Status& status, const std::string& response) {
+  box::v1::HostResponse host;
+  if (!status.ok() || !host.ParseFromString(response)) return "docker-svc does not answer";
+  if (!host.allocator_error().empty()) {
+    return absl::StrCat("docker-svc's allocator: ", host.allocator_error());
+  }
+  return "";
 }
 
 // Sets the CORS answer headers for an allowed origin ("" when none is).
@@ -96,6 +109,7 @@ GatewayHandler::GatewayHandler(routing::RouteTable routes, Backend* boxes, Backe
       boxes_(boxes),
       allocator_(allocator),
       options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : SystemClock()),
       streams_(std::make_shared<StreamLimiter>(options_.stream_limits)) {}
 
 std::string GatewayHandler::AllowedOrigin(const std::string& origin) const {
@@ -111,7 +125,7 @@ void GatewayHandler::Finish(const std::shared_ptr<Exchange>& exchange, HttpRespo
   if (exchange->finished.exchange(true)) return;
   SetAllowOrigin(exchange->allow_origin, response);
   metrics_.RequestFinished(exchange->route_label, static_cast<int>(response.result_int()),
-                           absl::Now() - exchange->start);
+                           clock_.Now() - exchange->start);
   exchange->writer->Send(std::move(response));
 }
 
@@ -151,7 +165,7 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
   auto exchange = std::make_shared<Exchange>();
   exchange->request = std::move(request);
   exchange->writer = std::move(writer);
-  exchange->start = absl::Now();
+  exchange->start = clock_.Now();
   const HttpRequest& req = exchange->request;
   exchange->allow_origin = AllowedOrigin(std::string(req[http::field::origin]));
   // Views into the request, which the exchange keeps for as long as the target is used.
@@ -192,7 +206,7 @@ void GatewayHandler::HandleReady(std::shared_ptr<Exchange> exchange) {
   std::optional<std::string> cached;  // the problem of a recent check ("": ready)
   {
     absl::MutexLock lock(&ready_mu_);
-    if (absl::Now() - ready_checked_at_ < kReadyCacheTtl) {
+    if (clock_.Now() - ready_checked_at_ < kReadyCacheTtl) {
       cached = ready_problem_;
     } else {
       ready_waiting_.push_back(exchange);
@@ -210,7 +224,7 @@ void GatewayHandler::ReadinessChecked(std::string problem) {
   {
     absl::MutexLock lock(&ready_mu_);
     ready_checking_ = false;
-    ready_checked_at_ = absl::Now();
+    ready_checked_at_ = clock_.Now();
     ready_problem_ = problem;
     waiting.swap(ready_waiting_);
   }
@@ -224,7 +238,7 @@ void GatewayHandler::AnswerReady(const std::shared_ptr<Exchange>& exchange,
 }
 
 void GatewayHandler::CheckReadiness(std::function<void(std::string problem)> done) {
-  // The checks answer on gRPC's threads, in any order; the last one calls `done`.
+  // The checks answer on the backends' threads, in any order; the last one calls `done`.
   struct Ready {
     Ready(int checks, std::function<void(std::string)> on_done)
         : pending(checks), done(std::move(on_done)) {}
@@ -247,18 +261,10 @@ void GatewayHandler::CheckReadiness(std::function<void(std::string problem)> don
   // docker-svc's Host report says whether docker-svc answers and whether its allocator-svc
   // answers it, so that the gateway needs no connection of its own to allocator-svc. The call
   // carries no berth-user: the gateway asks as the backend.
-  boxes_->Unary(
-      kHostMethod, box::v1::HostRequest().SerializeAsString(), kReadyTimeout, {},
-      [checked](const grpc::Status& status, std::string response) {
-        box::v1::HostResponse host;
-        if (!status.ok() || !host.ParseFromString(response)) {
-          return checked("docker-svc does not answer");
-        }
-        if (!host.allocator_error().empty()) {
-          return checked(absl::StrCat("docker-svc's allocator: ", host.allocator_error()));
-        }
-        checked("");
-      });
+  boxes_->Unary(kHostMethod, box::v1::HostRequest().SerializeAsString(), kReadyTimeout, {},
+                [checked](const absl::Status& status, std::string response) {
+                  checked(HostReportProblem(status, response));
+                });
   if (allocator_ != nullptr) {
     allocator_->CheckHealth(kReadyTimeout, [checked](bool serving) {
       checked(serving ? "" : "allocator-svc (--allocator) does not answer");
@@ -291,41 +297,51 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
   if (route.server_streaming) {
     return HandleStream(exchange, route, caller, (*message)->SerializeAsString(), metadata);
   }
+  CallUnary(exchange, route, (*message)->SerializeAsString(), metadata);
+}
+
+void GatewayHandler::CallUnary(std::shared_ptr<Exchange> exchange, const routing::Route& route,
+                               std::string request, const CallMetadata& metadata) {
   const google::protobuf::Message* prototype =
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(
           route.method->output_type());
   const int success = route.success_status();
-
   const absl::Duration timeout = route.rule.timeout_ms() > 0
                                      ? absl::Milliseconds(route.rule.timeout_ms())
                                      : options_.default_timeout;
-  boxes_->Unary(route.grpc_path, (*message)->SerializeAsString(), timeout, metadata,
-                [this, exchange, prototype, success](const grpc::Status& status,
+  boxes_->Unary(route.grpc_path, std::move(request), timeout, metadata,
+                [this, exchange, prototype, success](const absl::Status& status,
                                                      std::string bytes) {
-                  spdlog::debug("{} answered: {}", exchange->route_label, status.error_code());
-                  if (!status.ok()) {
-                    metrics_.BackendError(boxes_->name(), CodeName(status));
-                    if (status.error_code() == grpc::StatusCode::CANCELLED && shutting_down_) {
-                      return FinishError(exchange, absl::UnavailableError(
-                                                       "the gateway is shutting down; try again"));
-                    }
-                    return FinishError(exchange, common::FromGrpcStatus(status));
-                  }
-                  std::unique_ptr<google::protobuf::Message> answer(prototype->New());
-                  if (!answer->ParseFromString(bytes)) {
-                    return FinishError(exchange, absl::InternalError("unreadable answer"));
-                  }
-                  absl::StatusOr<std::string> json = routing::ResponseToJson(*answer);
-                  if (!json.ok()) {
-                    // The backend's answer, not the request, is at fault.
-                    return FinishError(exchange, absl::InternalError(json.status().message()));
-                  }
-                  Finish(exchange, JsonResponse(success, *std::move(json)));
+                  AnswerUnary(exchange, *prototype, success, status, bytes);
                 });
 }
 
+void GatewayHandler::AnswerUnary(const std::shared_ptr<Exchange>& exchange,
+                                 const google::protobuf::Message& prototype, int success,
+                                 const absl::Status& status, const std::string& bytes) {
+  spdlog::debug("{} answered: {}", exchange->route_label, static_cast<int>(status.code()));
+  if (!status.ok()) {
+    metrics_.BackendError(boxes_->name(), CodeName(status));
+    if (status.code() == absl::StatusCode::kCancelled && shutting_down_) {
+      return FinishError(exchange,
+                         absl::UnavailableError("the gateway is shutting down; try again"));
+    }
+    return FinishError(exchange, status);
+  }
+  std::unique_ptr<google::protobuf::Message> answer(prototype.New());
+  if (!answer->ParseFromString(bytes)) {
+    return FinishError(exchange, absl::InternalError("unreadable answer"));
+  }
+  absl::StatusOr<std::string> json = routing::ResponseToJson(*answer);
+  if (!json.ok()) {
+    // The backend's answer, not the request, is at fault.
+    return FinishError(exchange, absl::InternalError(json.status().message()));
+  }
+  Finish(exchange, JsonResponse(success, *std::move(json)));
+}
+
 void GatewayHandler::HandleStream(std::shared_ptr<Exchange> exchange, const routing::Route& route,
-                                  const Caller& caller, const std::string& request,
+                                  const Caller& caller, std::string request,
                                   const CallMetadata& metadata) {
   StreamCap refused_by = StreamCap::kMaxStreams;
   absl::StatusOr<StreamLimiter::Slot> slot = streams_->Acquire(caller, &refused_by);
@@ -345,39 +361,45 @@ void GatewayHandler::HandleStream(std::shared_ptr<Exchange> exchange, const rout
   exchange->writer->StartStream(std::move(head));
   // The call's deadline is the token's exp: a stream lives no longer than its credentials. Nor
   // longer than max_stream_lifetime, whatever exp says (1e300 is a valid one), or without auth.
-  const absl::Time longest = absl::Now() + options_.max_stream_lifetime;
+  const absl::Time longest = clock_.Now() + options_.max_stream_lifetime;
   const bool ends_at_exp = caller.expires <= longest;
   const absl::Time deadline = ends_at_exp ? caller.expires : longest;
   std::shared_ptr<StreamHandle> stream = boxes_->ServerStream(
-      route.grpc_path, request, metadata, deadline,
+      route.grpc_path, std::move(request), metadata, deadline,
       [exchange, prototype](std::string bytes) {
         std::unique_ptr<google::protobuf::Message> event(prototype->New());
         if (!event->ParseFromString(bytes)) return;
         absl::StatusOr<std::string> line = routing::StreamResultLine(*event);
         if (line.ok()) exchange->writer->Chunk(*std::move(line));
       },
-      [this, exchange, held, ends_at_exp](const grpc::Status& status) mutable {
-        const bool timed_out = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-        const bool expired = timed_out && ends_at_exp;
-        if (expired) {
-          exchange->writer->Chunk(routing::StreamErrorLine(
-              absl::UnauthenticatedError("the token expired; watch again with a new one")));
-        } else if (timed_out) {
-          exchange->writer->Chunk(routing::StreamErrorLine(absl::DeadlineExceededError(
-              "the stream lasted as long as a stream may; watch again")));
-        } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-          metrics_.BackendError(boxes_->name(), CodeName(status));
-          exchange->writer->Chunk(routing::StreamErrorLine(common::FromGrpcStatus(status)));
-        }
-        // Counted, and its place given back, before the client can see the end.
-        held.reset();
-        metrics_.StreamClosed(expired);
-        if (!exchange->finished.exchange(true)) {
-          metrics_.RequestFinished(exchange->route_label, 200, absl::Now() - exchange->start);
-        }
-        exchange->writer->End();
+      [this, exchange, held, ends_at_exp](const absl::Status& status) mutable {
+        EndStream(exchange, status, ends_at_exp, std::move(held));
       });
   exchange->writer->OnClientGone([stream] { stream->Cancel(); });
+}
+
+void GatewayHandler::EndStream(const std::shared_ptr<Exchange>& exchange,
+                               const absl::Status& status, bool ends_at_exp,
+                               std::shared_ptr<StreamLimiter::Slot> slot) {
+  const bool timed_out = status.code() == absl::StatusCode::kDeadlineExceeded;
+  const bool expired = timed_out && ends_at_exp;
+  if (expired) {
+    exchange->writer->Chunk(routing::StreamErrorLine(
+        absl::UnauthenticatedError("the token expired; watch again with a new one")));
+  } else if (timed_out) {
+    exchange->writer->Chunk(routing::StreamErrorLine(
+        absl::DeadlineExceededError("the stream lasted as long as a stream may; watch again")));
+  } else if (!status.ok() && status.code() != absl::StatusCode::kCancelled) {
+    metrics_.BackendError(boxes_->name(), CodeName(status));
+    exchange->writer->Chunk(routing::StreamErrorLine(status));
+  }
+  // Counted, and its place given back, before the client can see the end.
+  slot.reset();
+  metrics_.StreamClosed(expired);
+  if (!exchange->finished.exchange(true)) {
+    metrics_.RequestFinished(exchange->route_label, 200, clock_.Now() - exchange->start);
+  }
+  exchange->writer->End();
 }
 
 }  // namespace berth::gateway

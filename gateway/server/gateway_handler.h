@@ -9,14 +9,17 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "gateway/auth/jwt_verifier.h"
 #include "gateway/backend/backend.h"
 #include "gateway/http/http_server.h"
 #include "gateway/routing/route_table.h"
 #include "gateway/server/metrics.h"
 #include "gateway/server/stream_limiter.h"
+#include "google/protobuf/message.h"
 
 namespace berth::gateway {
 
@@ -32,6 +35,11 @@ struct GatewayHandlerOptions {
   // The longest an event stream lasts, whatever its token's exp (an exp of 1e300, or none
   // without auth, must not keep a docker-svc thread forever).
   absl::Duration max_stream_lifetime = absl::Hours(24);
+  // The handler's time: /readyz's cache, event streams' lifetimes, request durations. It must
+  // be the verifier's clock (a token's exp is in its time) and tell the real time whenever the
+  // backends are real ones (stream deadlines are passed to them as absolute times). Null: the
+  // system clock. Must outlive the handler.
+  const common::Clock* clock = nullptr;
 };
 
 // Answers every HTTP request of the gateway:
@@ -53,11 +61,15 @@ struct GatewayHandlerOptions {
 //                  event stream counts against StreamLimits (429 over them) and ends, with a
 //                  last error line, when its token's exp passes, or max_stream_lifetime after
 //                  it began if that comes first.
-// Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h.
-// Thread-safe; nothing blocks a server thread.
+// Errors are JSON {"code":..,"message":..} with the HTTP status of routing/http_status.h; a
+// backend call's error keeps its code and message, except CANCELLED after BeginShutdown().
+// Answers to an Origin that cors_origins allows carry Access-Control-Allow-Origin.
+// Thread-safe; nothing blocks a server thread. The backends' callbacks may run on any thread,
+// even before the call that takes them returns.
 class GatewayHandler final : public RequestHandler {
  public:
-  // `allocator` may be null: allocator-svc is then known only through docker-svc.
+  // `boxes` is docker-svc. `allocator` may be null: allocator-svc is then known only through
+  // docker-svc. Both must outlive the handler and every callback it gave them.
   GatewayHandler(routing::RouteTable routes, Backend* boxes, Backend* allocator,
                  GatewayHandlerOptions options);
 
@@ -74,12 +86,23 @@ class GatewayHandler final : public RequestHandler {
   struct Exchange;
   // `target` views exchange->request's target.
   void HandleRoute(std::shared_ptr<Exchange> exchange, const routing::RequestTarget& target);
+  // Calls a unary route's RPC and answers with its result.
+  void CallUnary(std::shared_ptr<Exchange> exchange, const routing::Route& route,
+                 std::string request, const CallMetadata& metadata);
+  // The unary call ended: the answer's JSON with `success` status, or the error.
+  void AnswerUnary(const std::shared_ptr<Exchange>& exchange,
+                   const google::protobuf::Message& prototype, int success,
+                   const absl::Status& status, const std::string& bytes);
   void HandleStream(std::shared_ptr<Exchange> exchange, const routing::Route& route,
-                    const Caller& caller, const std::string& request,
-                    const CallMetadata& metadata);
+                    const Caller& caller, std::string request, const CallMetadata& metadata);
+  // The stream's call ended with `status`: writes its last error line, if any, gives back its
+  // place (`slot`) and ends the chunked answer. `ends_at_exp`: the call's deadline was the
+  // token's exp, not the stream's longest lifetime.
+  void EndStream(const std::shared_ptr<Exchange>& exchange, const absl::Status& status,
+                 bool ends_at_exp, std::shared_ptr<StreamLimiter::Slot> slot);
   void HandleReady(std::shared_ptr<Exchange> exchange);
   // Asks the backends whether the gateway is ready; done("") when it is, else done(why not),
-  // once, on a gRPC thread.
+  // once, on whichever thread the last backend check answers on.
   void CheckReadiness(std::function<void(std::string problem)> done);
   // The check in flight ended: caches its result and answers the /readyz requests waiting.
   void ReadinessChecked(std::string problem);
@@ -95,6 +118,7 @@ class GatewayHandler final : public RequestHandler {
   Backend* const boxes_;
   Backend* const allocator_;
   const GatewayHandlerOptions options_;
+  const common::Clock& clock_;
   Metrics metrics_;
   const std::shared_ptr<StreamLimiter> streams_;
   std::atomic<bool> shutting_down_{false};

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/daemon.h"
 #include "common/status_macros.h"
+#include "gateway/backend/grpc_backend.h"
 #include "gateway/server/file_limit.h"
 #include "gateway/server/gateway_handler.h"
 #include "gateway/tls/certificate.h"
@@ -79,11 +80,11 @@ absl::Status CheckLimits(const GatewayConfig& config) {
 // calls still running then cancelled (their clients get an error answer); every backend
 // callback waited for, and the connections closed, before the server stops.
 void StopServing(absl::Duration grace, HttpServer& server, GatewayHandler& handler,
-                 const std::vector<Backend*>& backends) {
+                 const std::vector<GrpcBackend*>& backends) {
   const absl::Time deadline = absl::Now() + grace;
   server.StopAccepting();
   handler.BeginShutdown();
-  for (Backend* backend : backends) backend->CancelCalls(/*streams_only=*/true);
+  for (GrpcBackend* backend : backends) backend->CancelCalls(/*streams_only=*/true);
   while (server.unanswered_requests() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -91,10 +92,10 @@ void StopServing(absl::Duration grace, HttpServer& server, GatewayHandler& handl
     spdlog::warn("cancelling {} requests still unanswered after the grace",
                  server.unanswered_requests());
   }
-  for (Backend* backend : backends) backend->CancelCalls(/*streams_only=*/false);
+  for (GrpcBackend* backend : backends) backend->CancelCalls(/*streams_only=*/false);
   // Cancelled calls call back at once; the answers and last chunks they write take a moment.
   const absl::Time finish_by = absl::Now() + absl::Seconds(2);
-  for (Backend* backend : backends) backend->WaitIdle(finish_by);
+  for (GrpcBackend* backend : backends) backend->WaitIdle(finish_by);
   while (server.open_connections() > 0 && absl::Now() < finish_by) {
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -121,6 +122,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   options.default_timeout = config.request_timeout;
   options.stream_limits = config.stream_limits;
   options.max_stream_lifetime = config.max_stream_lifetime;
+  options.clock = &clock;
   if (config.insecure_no_auth) {
     spdlog::warn("*** --insecure_no_auth: every caller may do everything; development only ***");
   } else {
@@ -134,12 +136,12 @@ absl::Status RunGateway(const GatewayConfig& config) {
   const google::protobuf::ServiceDescriptor* boxes_service =
       box::v1::Box::descriptor()->file()->FindServiceByName("Boxes");
   ASSIGN_OR_RETURN(routing::RouteTable routes, routing::RouteTable::Create({boxes_service}));
-  Backend boxes("docker-svc", config.boxes);
-  std::unique_ptr<Backend> allocator;
+  GrpcBackend boxes("docker-svc", config.boxes);
+  std::unique_ptr<GrpcBackend> allocator;
   if (!config.allocator.empty()) {
-    allocator = std::make_unique<Backend>("allocator-svc", config.allocator);
+    allocator = std::make_unique<GrpcBackend>("allocator-svc", config.allocator);
   }
-  std::vector<Backend*> backends = {&boxes};
+  std::vector<GrpcBackend*> backends = {&boxes};
   if (allocator != nullptr) backends.push_back(allocator.get());
   GatewayHandler handler(std::move(routes), &boxes, allocator.get(), std::move(options));
 
@@ -174,7 +176,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   Notify("STOPPING=1");
   StopServing(config.shutdown_grace, *server, handler, backends);
   bool idle = true;
-  for (Backend* backend : backends) idle = backend->WaitIdle(absl::Now()) && idle;
+  for (GrpcBackend* backend : backends) idle = backend->WaitIdle(absl::Now()) && idle;
   if (!idle) {
     // A callback still due would use what is destroyed here, or static objects destroyed by a
     // normal exit: end the process now, with nothing destroyed.
