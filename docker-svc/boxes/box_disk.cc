@@ -32,7 +32,7 @@ void BoxManager::CheckDiskUse() {
   {
     absl::MutexLock lock(&mu_);
     const bool any_limited = std::any_of(boxes_.begin(), boxes_.end(), [](const auto& box) {
-      return box.second->phase == Phase::kLive && box.second->profile->disk_limit_bytes() > 0;
+      return box.second->life.Live() && box.second->life.profile().disk_limit_bytes() > 0;
     });
     if (!any_limited) return;  // measuring layers costs the engine a walk of each
   }
@@ -51,17 +51,16 @@ void BoxManager::CheckDiskUse() {
     auto it = boxes_.find(*box_id);
     if (it == boxes_.end()) continue;
     Entry& entry = *it->second;
-    const uint64_t limit = entry.profile->disk_limit_bytes();
-    if (entry.record.box().container_id() != summary.id || limit == 0 ||
-        summary.size_rw <= static_cast<int64_t>(limit) || entry.end_scheduled) {
+    const uint64_t limit = entry.life.profile().disk_limit_bytes();
+    if (entry.life.box().container_id() != summary.id || limit == 0 ||
+        summary.size_rw <= static_cast<int64_t>(limit) || !entry.life.Endable()) {
       continue;
     }
     spdlog::warn("[box {}] wrote {} bytes into its container's writable layer, over its app's "
                  "limit of {}: stopping it",
                  *box_id, summary.size_rw, limit);
     // At once, as for an OOM kill: a grace would let it write on.
-    entry.end_scheduled = true;
-    ScheduleTeardown(*box_id, "disk", absl::ZeroDuration());
+    RequestEnd(*box_id, entry, "disk", absl::ZeroDuration());
   }
 }
 

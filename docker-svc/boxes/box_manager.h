@@ -20,6 +20,7 @@
 #include "berth/box/v1/box.pb.h"
 #include "common/clock.h"
 #include "docker-svc/boxes/app_profiles.h"
+#include "docker-svc/boxes/box_lifecycle.h"
 #include "docker-svc/boxes/box_record.pb.h"
 #include "docker-svc/boxes/box_store.h"
 #include "docker-svc/boxes/lease_client.h"
@@ -64,7 +65,9 @@ struct BoxManagerOptions {
 };
 
 // Every box on the host, from its create to its end: the lease, the mapping directory, the
-// container and the record on disk that lets a restart find it again (design §4, §5).
+// container and the record on disk that lets a restart find it again (README, Restart). Each
+// box's rules live in its BoxLifecycle (a pure state machine); this class feeds it requests,
+// Docker's events and timers, and runs the effects it returns.
 //
 // Invariants: a box is listed only once its container runs; a box that ends (Stop, TTL, its
 // process dying, its container removed behind Berth's back) loses its container, directory,
@@ -82,7 +85,7 @@ class BoxManager {
   BoxManager(const BoxManager&) = delete;
   BoxManager& operator=(const BoxManager&) = delete;
 
-  // The startup reconcile of design §5, before serving: adopts every running box container
+  // The startup reconcile (README, Restart), before serving: adopts every running box container
   // that has its record (or at least Berth's labels), undoes what crashed creates and boxes
   // that ended while docker-svc was down left behind, removes orphaned mapping directories and
   // makes the allocator's leases agree. Waits for Docker and the allocator to answer.
@@ -157,36 +160,12 @@ class BoxManager {
   absl::Status Liveness() const;
 
  private:
-  enum class Phase { kCreating, kLive, kStopping };
-  // One box. Guarded by mu_.
+  // One box: its state machine, and the profile of a box adopted after its app's profile was
+  // removed (what the machine's profile points to then). Guarded by mu_.
   struct Entry {
-    internal::BoxRecord record;
-    // Never null once the box is in the table: its app's profile in the catalog or, for a box
-    // adopted after its app's profile was removed, retired_profile.
-    const box::v1::AppProfile* profile = nullptr;
+    explicit Entry(BoxLifecycle lifecycle) : life(std::move(lifecycle)) {}
+    BoxLifecycle life;
     std::shared_ptr<const box::v1::AppProfile> retired_profile;
-    Phase phase = Phase::kCreating;
-    // An end noticed while the box was still being created; acted on once it is.
-    std::string pending_end;
-    bool oom_seen = false;
-    std::optional<int64_t> exit_code_seen;
-    bool ttl_fired = false;
-    // A stop already scheduled (sweeper, shutdown request, drain, a failed session step).
-    bool end_scheduled = false;
-    // An Assign is writing its session_id file: no other Assign may take the box.
-    bool claiming = false;
-    // A SetConfig is writing config.json; others with the same config wait for it.
-    bool config_writing = false;
-    // Its mapping directory was found detached from the host (and the box left running).
-    bool detached_reported = false;
-
-    // A live WAITING box with no user that nothing is taking or ending: what an Assign may
-    // claim and a drain stops.
-    bool Unclaimed() const {
-      const box::v1::Box& box = record.box();
-      return phase == Phase::kLive && !end_scheduled && !claiming &&
-             box.state() == box::v1::BOX_STATE_WAITING && box.user_id().empty();
-    }
   };
   // What a create has done so far, for its undo.
   struct CreateProgress {
@@ -195,19 +174,60 @@ class BoxManager {
     bool create_attempted = false;
     std::string container_id;
   };
+  // A SetConfig call under way.
+  struct ConfigCall {
+    std::string box_id;
+    std::optional<std::string> caller_user;
+    std::function<bool()> caller_gone;
+    std::shared_ptr<Entry> entry;
+    bool CallerGone() const { return caller_gone != nullptr && caller_gone(); }
+  };
 
   BoxManager(const BoxManagerOptions& options, const AppCatalog* catalog, DockerClient* docker,
              LeaseClient* leases, const common::Clock* clock, BoxStore store);
 
-  absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request,
-                                                    int retries_left);
+  // ---- The executor: runs a box's effects (box_background.cc) ----
+  // With mu_ held: runs `effects` in order; stops at (and returns) a commit that fails.
+  absl::Status ApplyEffects(const std::string& box_id, Entry& entry, BoxEffects effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: stores `next` as the box's record (state_since set when its state changed)
+  // and publishes the change; on a storage error nothing changes and the error is returned.
+  absl::Status CommitRecord(const std::string& box_id, Entry& entry, internal::BoxRecord next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With mu_ held: a rule ends the box (once; see BoxLifecycle::RequestEnd).
+  void RequestEnd(const std::string& box_id, Entry& entry, const std::string& reason,
+                  std::optional<absl::Duration> stop_grace = std::nullopt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ---- Create (box_create.cc) ----
+  // Under mu_: the box of the same id answers (nullopt: a new entry is in *entry, creating),
+  // or the create is refused (shutting down, draining, the user's quota).
+  absl::StatusOr<std::optional<box::v1::CreateResponse>> AdmitCreate(
+      const box::v1::CreateRequest& request, const box::v1::AppProfile& profile,
+      bool by_end_user, std::shared_ptr<Entry>* entry) ABSL_LOCKS_EXCLUDED(mu_);
+  // With mu_ held: the listed box of `box_id` (null: none), once no create of the id and no
+  // release of an earlier lease of it is under way.
+  absl::StatusOr<std::shared_ptr<Entry>> AwaitSettledBoxOfId(const std::string& box_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckUserQuota(const std::string& user_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the create steps of an admitted entry: the box made, or every step undone.
+  absl::StatusOr<box::v1::Box> MakeBox(const box::v1::AppProfile& profile,
+                                       const std::shared_ptr<Entry>& entry);
   absl::Status RunCreateSteps(const box::v1::AppProfile& profile,
                               const std::shared_ptr<Entry>& entry,
                               internal::BoxRecord& record, CreateProgress& progress);
+  absl::Status CreateAndStartContainer(const box::v1::AppProfile& profile,
+                                       const std::shared_ptr<Entry>& entry,
+                                       internal::BoxRecord& record, CreateProgress& progress);
+  absl::Status WriteMappingFiles(const box::v1::AppProfile& profile,
+                                 const std::shared_ptr<Entry>& entry,
+                                 internal::BoxRecord& record);
   void UndoCreate(const std::string& box_id, const CreateProgress& progress);
   absl::Status WaitUntilReady(const std::string& box_id, const box::v1::AppProfile& profile,
                               box::v1::Box* box);
 
+  // ---- Ends (box_teardown.cc) ----
   // Ends a box: `stop_grace` set stops it first (SIGTERM, grace, SIGKILL); then removes its
   // container, directory, record and lease, in that order, and publishes KIND_GONE. Docker or
   // the allocator failing is retried with backoff until it works (the box stays DYING, its
@@ -216,6 +236,19 @@ class BoxManager {
   absl::StatusOr<box::v1::Box> Teardown(const std::string& box_id, const std::string& reason,
                                         std::optional<absl::Duration> stop_grace,
                                         bool wait_for_create);
+  // The entry whose teardown the caller now runs, or null when there is none to run (deferred
+  // to its create, or another teardown ended it); *before is the box as it was.
+  absl::StatusOr<std::shared_ptr<Entry>> BeginTeardown(const std::string& box_id,
+                                                       const std::string& reason,
+                                                       bool wait_for_create,
+                                                       box::v1::Box* before)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The final event's exit code, OOM kill and run time, from Docker or from its events.
+  box::v1::BoxEvent EndEventOf(const Entry& entry, const box::v1::Box& before);
+  // Releases the lease, retrying, then drops the box and publishes KIND_GONE. False when
+  // docker-svc stops first.
+  bool ReleaseUntilDone(const std::string& box_id, const Entry& entry,
+                        const std::string& final_reason, const box::v1::BoxEvent& end);
   void ScheduleTeardown(const std::string& box_id, const std::string& reason,
                         std::optional<absl::Duration> stop_grace);
   // Releases a lease (true), or queues the release for the next tick when the allocator fails.
@@ -227,6 +260,7 @@ class BoxManager {
   // Sleeps up to `duration`; false when docker-svc is stopping.
   bool SleepUnlessStopping(absl::Duration duration) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ---- Background (box_background.cc, box_disk.cc) ----
   void OnDockerEvent(const Event& event);
   void ReadinessLoop();
   // Every disk_check_interval: stops boxes whose writable layer outgrew their app's
@@ -234,24 +268,40 @@ class BoxManager {
   void DiskLoop();
   void CheckDiskUse();
   void TickLoop();
+  // TTLs and the sweeper (each box's timers), then the queued lease releases.
   void Tick();
+  void RetryPendingReleases(std::set<std::string> releases);
   void MarkReady(const std::string& box_id);
   // Stops boxes that asked to be stopped (a `shutdown` file in their mapping directory).
   void CheckShutdownRequests();
-  // The sweeper: boxes assigned without a config after their app's config timeout, and boxes
-  // CONNECTING past their readiness timeout, are stopped with the reason in their final event.
-  void SweepSessions(absl::Time now);
-  // With mu_ held: stores `next` as the box's record (state_since set when its state changed)
-  // and publishes the change; on a storage error nothing changes and the error is returned.
-  absl::Status CommitRecord(const std::string& box_id, Entry& entry, internal::BoxRecord next)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // With mu_ held: waits for `condition` until `deadline`, giving up early once `caller_gone`
-  // (when set) says so. Whether `condition` holds.
+
+  // ---- Sessions (box_sessions.cc) ----
+  absl::StatusOr<box::v1::AssignResponse> AssignBox(const box::v1::AssignRequest& request,
+                                                    int retries_left);
+  // Under mu_: the box assigned already (in *response), a box claimed for the assign (request
+  // names it then), or null for the cold path.
+  absl::StatusOr<std::shared_ptr<Entry>> ClaimForAssign(box::v1::AssignRequest& request,
+                                                        box::v1::AssignResponse* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the claimed box's session_id file and makes it ALLOCATED. FAILED_PRECONDITION: the
+  // box broke its directory (it is ending).
+  absl::StatusOr<box::v1::AssignResponse> AssignClaimed(const box::v1::AssignRequest& request,
+                                                        const std::shared_ptr<Entry>& claimed);
+  absl::StatusOr<box::v1::AssignResponse> AssignCold(box::v1::AssignRequest request);
+  // Waits for the box to be assigned to the caller, then plans its config: whether to write
+  // config.json (the digest stored first).
+  absl::StatusOr<bool> AwaitAssignedAndPlan(ConfigCall& call, const std::string& app,
+                                            const std::string& digest, absl::Time give_up,
+                                            absl::Duration assignment_wait)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status WriteClientConfig(const ConfigCall& call, const std::string& config,
+                                 const std::string& ip) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<box::v1::SetConfigResponse> AwaitRunning(const ConfigCall& call)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // With mu_ held: waits for `condition` until `deadline` (the clock's time), giving up early
+  // once `caller_gone` (when set) says so. Whether `condition` holds.
   bool AwaitForCaller(const absl::Condition& condition, absl::Time deadline,
                       const std::function<bool()>& caller_gone) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // With mu_ held: schedules the stop of a box once, with its profile's grace.
-  void ScheduleEnd(const std::string& box_id, Entry& entry, const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With mu_ held: the box a repeated assign asks for, if it was assigned already.
   std::shared_ptr<Entry> FindAssigned(const box::v1::AssignRequest& request) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -259,6 +309,8 @@ class BoxManager {
   std::shared_ptr<Entry> PickWaiting(const std::string& app) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetDraining(bool draining);
+
+  // ---- Recovery and resync (box_recovery.cc) ----
   absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a container (forced, with its volumes: the mapping directory) and the box's record:
   // what a box that is not adopted at recovery left behind. Its lease goes with the reconcile
@@ -314,6 +366,8 @@ class BoxManager {
   std::set<std::string> pending_releases_ ABSL_GUARDED_BY(mu_);
   // Ids whose queued release the tick is making now; a create of one waits for it.
   std::set<std::string> releasing_ ABSL_GUARDED_BY(mu_);
+  // Boxes whose detached mapping directory was reported (once each).
+  std::set<std::string> detached_reported_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,4 +1,4 @@
-// BoxManager's repairs: the startup reconcile (design §5) and the periodic resync.
+// BoxManager's repairs: the startup reconcile (README, Restart) and the periodic resync.
 #include <algorithm>
 #include <filesystem>
 
@@ -187,26 +187,27 @@ std::vector<std::string> BoxManager::OwnedBoxesFilter() const {
 
 void BoxManager::Adopt(internal::BoxRecord record) {
   const std::string box_id = record.box().box_id();
-  auto entry = std::make_shared<Entry>();
-  entry->profile = catalog_->Find(record.box().app());
-  if (entry->profile == nullptr) {
+  const box::v1::AppProfile* profile = catalog_->Find(record.box().app());
+  std::shared_ptr<const box::v1::AppProfile> retired;
+  if (profile == nullptr) {
     // Its app's profile was removed while it ran: it runs on with the profile it was made with
     // (the defaults, for a record written before records kept it).
-    entry->retired_profile = std::make_shared<const box::v1::AppProfile>(
+    retired = std::make_shared<const box::v1::AppProfile>(
         record.has_profile() ? record.profile() : RetiredAppProfile(record.box().app()));
-    entry->profile = entry->retired_profile.get();
+    profile = retired.get();
     spdlog::warn("[box {}] recover: app {} has no profile any more; the box runs on with the "
                  "profile it was made with",
                  box_id, record.box().app());
   }
-  entry->phase = Phase::kLive;
-  entry->record = std::move(record);
-  if (absl::Status put = store_.Put(entry->record); !put.ok()) {
+  auto entry = std::make_shared<Entry>(BoxLifecycle::Adopted(std::move(record), profile));
+  entry->retired_profile = std::move(retired);
+  const internal::BoxRecord& adopted = entry->life.record();
+  if (absl::Status put = store_.Put(adopted); !put.ok()) {
     spdlog::error("[box {}] {}", box_id, put.ToString());
   }
   spdlog::info("[box {}] recover: adopted ({}, container {})", box_id,
-               box::v1::BoxState_Name(entry->record.box().state()),
-               entry->record.box().container_id().substr(0, 12));
+               box::v1::BoxState_Name(adopted.box().state()),
+               adopted.box().container_id().substr(0, 12));
   absl::MutexLock lock(&mu_);
   boxes_[box_id] = std::move(entry);
 }
@@ -300,17 +301,17 @@ void BoxManager::Resync() {
     absl::MutexLock lock(&mu_);
     std::set<std::string> known_containers;
     for (const auto& [box_id, entry] : boxes_) {
-      const Box& box = entry->record.box();
+      const Box& box = entry->life.box();
       known_containers.insert(box.container_id());
       // Boxes that came to be after the listing are not in it.
-      if (entry->phase != Phase::kLive || StartedAt(box) >= listed_at) continue;
+      if (!entry->life.Live() || StartedAt(box) >= listed_at) continue;
       auto it = by_container.find(box.container_id());
       if (it == by_container.end()) {
         ended.emplace_back(box_id, "removed");
       } else if (it->second->state != "running") {
         ended.emplace_back(box_id, "died");
-      } else if (!entry->end_scheduled) {
-        running.emplace_back(box_id, box.container_id(), DirOf(entry->record));
+      } else if (entry->life.Endable()) {
+        running.emplace_back(box_id, box.container_id(), DirOf(entry->life.record()));
       }
     }
     for (const ContainerSummary& summary : *listed) {
@@ -355,16 +356,15 @@ void BoxManager::EndBoxesWithDetachedDirectories(
   absl::MutexLock lock(&mu_);
   for (const std::string& box_id : detached) {
     auto it = boxes_.find(box_id);
-    if (it == boxes_.end() || it->second->phase != Phase::kLive) continue;
+    if (it == boxes_.end() || !it->second->life.Live()) continue;
     Entry& entry = *it->second;
-    if (entry.record.box().state() != box::v1::BOX_STATE_RUNNING) {
+    if (entry.life.box().state() != box::v1::BOX_STATE_RUNNING) {
       // It still needs files from docker-svc (a session, a config) or its readiness marker.
       spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
                    "Docker engine restarted): ending it",
                    box_id);
-      ScheduleEnd(box_id, entry, "mapping directory detached by a Docker engine restart");
-    } else if (!entry.detached_reported) {
-      entry.detached_reported = true;
+      RequestEnd(box_id, entry, "mapping directory detached by a Docker engine restart");
+    } else if (detached_reported_.insert(box_id).second) {
       spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
                    "Docker engine restarted); the box runs on, but a shutdown it writes there "
                    "is not seen",
@@ -381,8 +381,8 @@ absl::Status BoxManager::ReconcileLeases() {
     absl::MutexLock lock(&mu_);
     *request.mutable_listed_at() = common::ToTimestamp(clock_->Now());
     for (const auto& [box_id, entry] : boxes_) {
-      if (entry->phase == Phase::kCreating) continue;  // has not reserved yet
-      const Box& box = entry->record.box();
+      if (!entry->life.Listed()) continue;  // has not reserved yet
+      const Box& box = entry->life.box();
       allocator::v1::LiveBox* live = request.add_live_boxes();
       live->set_box_id(box_id);
       live->set_container_id(box.container_id());

@@ -10,7 +10,9 @@ namespace berth::docker {
 
 WarmPool::WarmPool(BoxManager* manager, std::map<std::string, int> targets,
                    WarmPoolOptions options)
-    : manager_(manager), options_(options) {
+    : manager_(manager),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &system_clock_) {
   for (const auto& [app, target] : targets) {
     if (target <= 0) continue;
     AppState& state = apps_[app];
@@ -49,17 +51,17 @@ bool WarmPool::TopUpOne(WatchHub::Watcher& watcher) {
   if (manager_->drain_state() != box::v1::DRAIN_STATE_SERVING) return false;
   for (auto& [app, state] : apps_) {
     if (stopping_) return false;
-    if (absl::Now() < state.next_try) continue;
+    if (clock_->Now() < state.next_try) continue;
     const int waiting = WaitingBoxes(app);
     // Events are published under the manager's lock, so every change the count saw is
     // queued by now: a box that died before the count backs its app off here.
     TakeQueuedEvents(watcher);
-    if (absl::Now() < state.next_try || waiting >= state.target) continue;
+    if (clock_->Now() < state.next_try || waiting >= state.target) continue;
     box::v1::CreateRequest request;
     request.set_app(app);
     absl::StatusOr<box::v1::CreateResponse> created = manager_->CreateBox(request);
     if (created.ok()) {
-      made_[created->box().box_id()] = {app, absl::Now()};
+      made_[created->box().box_id()] = {app, clock_->Now()};
       spdlog::info("[box {}] warm pool: made for {}", created->box().box_id(), app);
     } else {
       Failed(state, app, created.status().ToString());
@@ -70,7 +72,7 @@ bool WarmPool::TopUpOne(WatchHub::Watcher& watcher) {
 }
 
 void WarmPool::Failed(AppState& state, const std::string& app, const std::string& why) {
-  state.next_try = absl::Now() + state.backoff;
+  state.next_try = clock_->Now() + state.backoff;
   spdlog::warn("warm pool: {}: {}; next try in {}", app, why, absl::FormatDuration(state.backoff));
   state.backoff = std::min(state.backoff * 2, options_.max_backoff);
 }
@@ -94,10 +96,10 @@ void WarmPool::OnEvent(const box::v1::BoxEvent& event) {
   // caller.
   const std::string& reason = event.box().reason();
   const bool by_itself = reason == "died" || reason == "oom" || reason == "removed";
-  if (by_itself && absl::Now() - made.at < options_.early_death) {
+  if (by_itself && clock_->Now() - made.at < options_.early_death) {
     Failed(apps_[made.app], made.app,
            absl::StrCat("box ", event.box().box_id(), " ended unused after ",
-                        absl::FormatDuration(absl::Now() - made.at), " (",
+                        absl::FormatDuration(clock_->Now() - made.at), " (",
                         event.box().reason(), ")"));
   } else {
     apps_[made.app].backoff = options_.first_backoff;

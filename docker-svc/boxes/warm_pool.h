@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "docker-svc/boxes/box_manager.h"
 
 namespace berth::docker {
@@ -20,6 +21,8 @@ struct WarmPoolOptions {
   // A pool box that ends within this long of being made, without a user, counts as a failed
   // create (a broken image that exits at once must not be recreated in a tight loop).
   absl::Duration early_death = absl::Seconds(60);
+  // The time backoffs and early deaths are judged by; null: the system clock.
+  const common::Clock* clock = nullptr;
 };
 
 // Keeps `targets[app]` WAITING boxes (without a user) of each app, like Whist's zygotes, so that
@@ -64,6 +67,8 @@ class WarmPool {
 
   BoxManager* const manager_;
   const WarmPoolOptions options_;
+  const common::SystemClock system_clock_;
+  const common::Clock* const clock_;
   std::map<std::string, AppState> apps_;  // the keeper thread's own
   struct Made {
     std::string app;
