@@ -311,6 +311,13 @@ class BoxManager {
   absl::Status SetDraining(bool draining);
 
   // ---- Recovery and resync (box_recovery.cc) ----
+  enum class Recovered { kAdopted, kRemoved, kSkipped };
+  // Adopts the box of a listed container, or removes what an ended box left (its record, if
+  // any, is taken out of `records`).
+  Recovered RecoverContainer(const ContainerSummary& summary,
+                             std::map<std::string, internal::BoxRecord>& records);
+  // Reconciles the allocator's leases with the boxes, retrying until the allocator answers.
+  void ReconcileLeasesUntilAnswered();
   absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a container (forced, with its volumes: the mapping directory) and the box's record:
   // what a box that is not adopted at recovery left behind. Its lease goes with the reconcile

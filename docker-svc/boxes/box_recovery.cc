@@ -54,57 +54,13 @@ absl::Status BoxManager::Recover() {
   std::vector<ContainerSummary> containers =
       *Retry("recover: list box containers",
              [&] { return docker_->ListContainers(OwnedBoxesFilter(), /*all=*/true); });
-
   int adopted = 0;
   int removed = 0;
   for (const ContainerSummary& summary : containers) {
-    std::optional<std::string> box_id = BoxIdOf(summary.labels);
-    if (!box_id.has_value() || !common::ValidateBoxId(*box_id).ok()) continue;
-    // Retried like the listing: a box whose container could not be inspected must not be
-    // taken for one whose container is gone (its files and lease would be freed under it).
-    const std::optional<ContainerInfo> info =
-        *Retry(absl::StrCat("[box ", *box_id, "] recover: inspect"),
-               [&]() -> absl::StatusOr<std::optional<ContainerInfo>> {
-                 absl::StatusOr<ContainerInfo> inspected = docker_->InspectContainer(summary.id);
-                 if (inspected.ok()) return std::optional<ContainerInfo>(*std::move(inspected));
-                 if (absl::IsNotFound(inspected.status())) return std::nullopt;
-                 return inspected.status();
-               });
-    if (!info.has_value()) continue;  // gone since the listing: cleaned up below if recorded
-    std::optional<internal::BoxRecord> record;
-    if (auto it = records.find(*box_id); it != records.end()) {
-      // A record whose create never finished, or that names another container, is undone.
-      if (it->second.box().state() != box::v1::BOX_STATE_UNSPECIFIED &&
-          it->second.box().container_id() == info->id) {
-        record = it->second;
-      }
-      records.erase(it);
-    } else {
-      record = RecordFromContainer(*box_id, *info);
-    }
-    bool known;
-    {
-      absl::MutexLock lock(&mu_);
-      known = boxes_.count(*box_id) > 0;
-    }
-    if (record.has_value() && info->running && !known) {
-      // Docker's word on where the mapping directory is, not the record's.
-      const std::string mappings_dir = MappingsDirOf(*record);
-      std::optional<MountPoint> mount = MappingMountOf(*info, mappings_dir);
-      if (!mount.has_value()) {
-        spdlog::warn("[box {}] recover: its container has no mount at {}; the box runs on "
-                     "without its mapping directory",
-                     *box_id, mappings_dir);
-      }
-      record->set_mapping_dir(mount.has_value() ? mount->source : "");
-      record->set_mapping_volume(mount.has_value() && mount->type == "volume" ? mount->name : "");
-      Adopt(*std::move(record));
-      ++adopted;
-    } else {
-      spdlog::info("[box {}] recover: container {} is {}; removing what the box left", *box_id,
-                   info->id.substr(0, 12), info->running ? "not a box" : info->status);
-      RemoveLeftovers(*box_id, info->id);
-      ++removed;
+    switch (RecoverContainer(summary, records)) {
+      case Recovered::kAdopted: ++adopted; break;
+      case Recovered::kRemoved: ++removed; break;
+      case Recovered::kSkipped: break;
     }
   }
   for (const auto& [box_id, record] : records) {
@@ -114,6 +70,63 @@ absl::Status BoxManager::Recover() {
   }
   RemoveUnusedMappingVolumes();
   RemoveUnusedLegacyMappingDirs();
+  ReconcileLeasesUntilAnswered();
+  spdlog::info("recovered: {} running boxes adopted, {} ended boxes cleaned up", adopted, removed);
+  return absl::OkStatus();
+}
+
+BoxManager::Recovered BoxManager::RecoverContainer(
+    const ContainerSummary& summary, std::map<std::string, internal::BoxRecord>& records) {
+  std::optional<std::string> box_id = BoxIdOf(summary.labels);
+  if (!box_id.has_value() || !common::ValidateBoxId(*box_id).ok()) return Recovered::kSkipped;
+  // Retried like the listing: a box whose container could not be inspected must not be taken
+  // for one whose container is gone (its files and lease would be freed under it).
+  const std::optional<ContainerInfo> info =
+      *Retry(absl::StrCat("[box ", *box_id, "] recover: inspect"),
+             [&]() -> absl::StatusOr<std::optional<ContainerInfo>> {
+               absl::StatusOr<ContainerInfo> inspected = docker_->InspectContainer(summary.id);
+               if (inspected.ok()) return std::optional<ContainerInfo>(*std::move(inspected));
+               if (absl::IsNotFound(inspected.status())) return std::nullopt;
+               return inspected.status();
+             });
+  if (!info.has_value()) return Recovered::kSkipped;  // gone since: cleaned up if recorded
+  std::optional<internal::BoxRecord> record;
+  if (auto it = records.find(*box_id); it != records.end()) {
+    // A record whose create never finished, or that names another container, is undone.
+    if (it->second.box().state() != box::v1::BOX_STATE_UNSPECIFIED &&
+        it->second.box().container_id() == info->id) {
+      record = it->second;
+    }
+    records.erase(it);
+  } else {
+    record = RecordFromContainer(*box_id, *info);
+  }
+  bool known;
+  {
+    absl::MutexLock lock(&mu_);
+    known = boxes_.count(*box_id) > 0;
+  }
+  if (!record.has_value() || !info->running || known) {
+    spdlog::info("[box {}] recover: container {} is {}; removing what the box left", *box_id,
+                 info->id.substr(0, 12), info->running ? "not a box" : info->status);
+    RemoveLeftovers(*box_id, info->id);
+    return Recovered::kRemoved;
+  }
+  // Docker's word on where the mapping directory is, not the record's.
+  const std::string mappings_dir = MappingsDirOf(*record);
+  std::optional<MountPoint> mount = MappingMountOf(*info, mappings_dir);
+  if (!mount.has_value()) {
+    spdlog::warn("[box {}] recover: its container has no mount at {}; the box runs on "
+                 "without its mapping directory",
+                 *box_id, mappings_dir);
+  }
+  record->set_mapping_dir(mount.has_value() ? mount->source : "");
+  record->set_mapping_volume(mount.has_value() && mount->type == "volume" ? mount->name : "");
+  Adopt(*std::move(record));
+  return Recovered::kAdopted;
+}
+
+void BoxManager::ReconcileLeasesUntilAnswered() {
   Retry("recover: reconcile leases with the allocator", [&]() -> absl::StatusOr<bool> {
     absl::Status reconciled = ReconcileLeases();
     if (absl::IsResourceExhausted(reconciled)) {
@@ -125,8 +138,6 @@ absl::Status BoxManager::Recover() {
     if (!reconciled.ok()) return reconciled;
     return true;
   }).IgnoreError();  // Retry() returns only once it succeeded
-  spdlog::info("recovered: {} running boxes adopted, {} ended boxes cleaned up", adopted, removed);
-  return absl::OkStatus();
 }
 
 std::optional<internal::BoxRecord> BoxManager::RecordFromContainer(
