@@ -150,7 +150,7 @@ absl::StatusOr<std::shared_ptr<BoxManager::Entry>> BoxManager::AwaitSettledBoxOf
       auto released = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return releasing_.count(box_id) == 0;
       };
-      mu_.Await(absl::Condition(&released));
+      AwaitCounted(absl::Condition(&released));
       continue;
     }
     std::shared_ptr<Entry> existing = it->second;
@@ -160,7 +160,7 @@ absl::StatusOr<std::shared_ptr<BoxManager::Entry>> BoxManager::AwaitSettledBoxOf
       auto now = boxes_.find(box_id);
       return now == boxes_.end() || now->second != existing || existing->life.Listed();
     };
-    mu_.Await(absl::Condition(&settled));
+    AwaitCounted(absl::Condition(&settled));
   }
 }
 

@@ -156,6 +156,23 @@ void BoxManager::Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher) {
   hub_.Unsubscribe(watcher);
 }
 
+int BoxManager::waiting_calls() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_calls_;
+}
+
+bool BoxManager::AwaitWaitingCalls(int count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waiting_calls_ >= count; };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+void BoxManager::AwaitCounted(const absl::Condition& condition) {
+  ++waiting_calls_;
+  mu_.Await(condition);
+  --waiting_calls_;
+}
+
 absl::Status BoxManager::Liveness() const {
   const absl::Time last_tick = absl::FromUnixNanos(last_tick_unix_nanos_.load());
   const absl::Duration since = clock_->Now() - last_tick;

@@ -159,6 +159,13 @@ class BoxManager {
   // OK while the background work makes progress (for the systemd watchdog).
   absl::Status Liveness() const;
 
+  // How many calls wait on a box now (a stop on another stop or on the create, a create on a
+  // create of the same id, a config on its box's assignment or readiness).
+  int waiting_calls() const;
+  // Waits until waiting_calls() is at least `count`; whether it was within `timeout`. For tests
+  // that must know a call waits before they go on.
+  bool AwaitWaitingCalls(int count, absl::Duration timeout) const;
+
  private:
   // One box: its state machine, and the profile of a box adopted after its app's profile was
   // removed (what the machine's profile points to then). Guarded by mu_.
@@ -298,8 +305,11 @@ class BoxManager {
                                  const std::string& ip) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<box::v1::SetConfigResponse> AwaitRunning(const ConfigCall& call)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // With mu_ held: waits for `condition`, counted in waiting_calls().
+  void AwaitCounted(const absl::Condition& condition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With mu_ held: waits for `condition` until `deadline` (the clock's time), giving up early
-  // once `caller_gone` (when set) says so. Whether `condition` holds.
+  // once `caller_gone` (when set) says so; counted in waiting_calls(). Whether `condition`
+  // holds.
   bool AwaitForCaller(const absl::Condition& condition, absl::Time deadline,
                       const std::function<bool()>& caller_gone) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With mu_ held: the box a repeated assign asks for, if it was assigned already.
@@ -376,6 +386,7 @@ class BoxManager {
   // Boxes whose detached mapping directory was reported (once each).
   std::set<std::string> detached_reported_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_calls_ ABSL_GUARDED_BY(mu_) = 0;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   // Serializes Drain and Undrain, so that the marker file and draining_ agree.

@@ -243,7 +243,8 @@ TEST_F(BoxManagerTest, AStopWaitingOnAnotherEndsWhenTheOtherGivesUpAtShutdown) {
     absl::SleepFor(absl::Milliseconds(2));
   }
   auto second = std::async(std::launch::async, [&] { return manager_->StopBox("b1", ""); });
-  absl::SleepFor(absl::Milliseconds(50));  // the second call waits on the first
+  ASSERT_TRUE(manager_->AwaitWaitingCalls(1, absl::Seconds(5)))
+      << "the second stop waits on the first";
   manager_->Shutdown();
   for (auto* stop : {&first, &second}) {
     if (stop->wait_for(std::chrono::seconds(5)) != std::future_status::ready) {

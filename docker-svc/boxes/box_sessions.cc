@@ -240,12 +240,22 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignCold(box::v1::AssignRe
 
 bool BoxManager::AwaitForCaller(const absl::Condition& condition, absl::Time deadline,
                                 const std::function<bool()>& caller_gone) {
+  ++waiting_calls_;
+  bool held = false;
   while (true) {
     const absl::Duration left = deadline - clock_->Now();
-    if (left <= absl::ZeroDuration()) return condition.Eval();
-    if (mu_.AwaitWithTimeout(condition, std::min(left, kCallerCheckInterval))) return true;
-    if (caller_gone != nullptr && caller_gone()) return false;
+    if (left <= absl::ZeroDuration()) {
+      held = condition.Eval();
+      break;
+    }
+    if (mu_.AwaitWithTimeout(condition, std::min(left, kCallerCheckInterval))) {
+      held = true;
+      break;
+    }
+    if (caller_gone != nullptr && caller_gone()) break;
   }
+  --waiting_calls_;
+  return held;
 }
 
 absl::StatusOr<box::v1::SetConfigResponse> BoxManager::SetConfig(

@@ -214,7 +214,8 @@ TEST_F(BoxSessionsTest, ConfigWaitsForTheAssignmentThenAnswersOnceTheBoxIsReady)
   std::thread client([&] {
     answer = manager_->SetConfig(Config("w1", config), "alice", absl::Seconds(10));
   });
-  absl::SleepFor(absl::Milliseconds(200));  // the client is waiting for its assignment
+  ASSERT_TRUE(manager_->AwaitWaitingCalls(1, absl::Seconds(5)))
+      << "the client waits for its assignment";
   std::thread box = BoxAnswersConfig("w1");
   ASSERT_THAT(manager_->AssignBox(Assign("test-box", "alice", "s-1", "w1")), IsOk());
   client.join();

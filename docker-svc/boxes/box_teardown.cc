@@ -93,7 +93,7 @@ absl::StatusOr<std::shared_ptr<BoxManager::Entry>> BoxManager::BeginTeardown(
           auto now = boxes_.find(box_id);
           return now == boxes_.end() || now->second != entry || created();
         };
-        mu_.Await(absl::Condition(&created_or_gone));
+        AwaitCounted(absl::Condition(&created_or_gone));
         continue;
       }
       case TeardownStart::kAwaitOtherStop: {
@@ -105,7 +105,7 @@ absl::StatusOr<std::shared_ptr<BoxManager::Entry>> BoxManager::BeginTeardown(
         auto gone_or_stopping = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stopping_ || gone();
         };
-        mu_.Await(absl::Condition(&gone_or_stopping));
+        AwaitCounted(absl::Condition(&gone_or_stopping));
         if (!gone()) return StopLeftToRestart();
         return nullptr;
       }
