@@ -85,6 +85,7 @@
 #include "testing_support/allocator_client.h"
 #include "testing_support/daemon_process.h"
 #include "testing_support/notify_socket.h"
+#include "testing_support/jwt_signer.h"
 
 extern char** environ;
 
@@ -380,17 +381,7 @@ std::string WaitForQuiet(absl::Duration timeout, double max_load) {
 // JWT and the gateway's HTTP side (curl for single requests).
 
 std::string MintHs256(const std::string& secret, const std::string& claims_json) {
-  jwt_t* jwt = nullptr;
-  if (jwt_new(&jwt) != 0) Die("jwt_new failed");
-  std::string token;
-  if (jwt_add_grants_json(jwt, claims_json.c_str()) == 0 &&
-      jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
-                  static_cast<int>(secret.size())) == 0) {
-    char* encoded = jwt_encode_str(jwt);
-    if (encoded != nullptr) token = encoded;
-    free(encoded);  // NOLINT: libjwt allocates with malloc.
-  }
-  jwt_free(jwt);
+  std::string token = berth::testing::SignWithLibjwt(JWT_ALG_HS256, secret, claims_json);
   if (token.empty()) Die("libjwt could not sign the token");
   return token;
 }

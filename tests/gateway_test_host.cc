@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "common/testing/read_file.h"
 #include "google/protobuf/struct.pb.h"
+#include "testing_support/jwt_signer.h"
 
 namespace berth::testing {
 namespace {
@@ -132,20 +133,7 @@ std::string SignJwt(JwtAlg alg, const std::string& key, const std::string& claim
       jwt_alg = JWT_ALG_NONE;
       break;
   }
-  jwt_t* jwt = nullptr;
-  if (jwt_new(&jwt) != 0) return "";
-  std::string token;
-  const bool keyed = alg != JwtAlg::kNone;
-  if (jwt_add_grants_json(jwt, claims_json.c_str()) == 0 &&
-      jwt_set_alg(jwt, jwt_alg,
-                  keyed ? reinterpret_cast<const unsigned char*>(key.data()) : nullptr,
-                  keyed ? static_cast<int>(key.size()) : 0) == 0) {
-    char* encoded = jwt_encode_str(jwt);
-    if (encoded != nullptr) token = encoded;
-    free(encoded);  // NOLINT: libjwt allocates with malloc.
-  }
-  jwt_free(jwt);
-  return token;
+  return SignWithLibjwt(jwt_alg, alg == JwtAlg::kNone ? "" : key, claims_json);
 }
 
 std::string JwtClaims::ToJson() const {

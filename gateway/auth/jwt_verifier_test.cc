@@ -19,6 +19,7 @@
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing_support/jwt_signer.h"
 
 namespace berth::gateway {
 namespace {
@@ -64,20 +65,7 @@ KeyPair Generate(const char* type, Arg arg) {
 // Empty when libjwt fails.
 std::string Sign(jwt_alg_t alg, const std::string& key, const std::string& claims_json,
                  const std::string& headers_json = "{}") {
-  jwt_t* jwt = nullptr;
-  if (jwt_new(&jwt) != 0) return "";
-  std::string token;
-  if (jwt_add_grants_json(jwt, claims_json.c_str()) == 0 &&
-      jwt_add_headers_json(jwt, headers_json.c_str()) == 0 &&
-      jwt_set_alg(jwt, alg,
-                  key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
-                  static_cast<int>(key.size())) == 0) {
-    char* encoded = jwt_encode_str(jwt);
-    if (encoded != nullptr) token = encoded;
-    free(encoded);  // NOLINT: libjwt allocates with malloc.
-  }
-  jwt_free(jwt);
-  return token;
+  return berth::testing::SignWithLibjwt(alg, key, claims_json, headers_json);
 }
 
 std::string Bearer(const std::string& token) { return "Bearer " + token; }

@@ -18,6 +18,7 @@
 #include "berth/box/v1/box.pb.h"
 #include "common/testing/fake_clock.h"
 #include "gateway/backend/testing/fake_backend.h"
+#include "testing_support/jwt_signer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -43,18 +44,7 @@ constexpr char kWatchMethod[] = "/berth.box.v1.Boxes/Watch";
 
 // An HS256 token with `claims_json` as payload, signed with `secret`.
 std::string Sign(const std::string& claims_json, const std::string& secret = kSecret) {
-  jwt_t* jwt = nullptr;
-  if (jwt_new(&jwt) != 0) return "";
-  std::string token;
-  if (jwt_add_grants_json(jwt, claims_json.c_str()) == 0 &&
-      jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
-                  static_cast<int>(secret.size())) == 0) {
-    char* encoded = jwt_encode_str(jwt);
-    if (encoded != nullptr) token = encoded;
-    free(encoded);  // NOLINT: libjwt allocates with malloc.
-  }
-  jwt_free(jwt);
-  return token;
+  return berth::testing::SignWithLibjwt(JWT_ALG_HS256, secret, claims_json);
 }
 
 // An end user's token for `sub`, valid until kNow + `lifetime_seconds`.
