@@ -130,9 +130,11 @@ void CheckStringMap(const Message& message, absl::string_view name,
   }
 }
 
-void Validate(const std::string& stem, const box::v1::AppProfile& profile,
-              const TextFormat::ParseInfoTree& tree, Problems* problems) {
-  const TextFormat::ParseInfoTree* top = &tree;
+// The checks below each add the problems of some of a profile's fields, in field order;
+// `top` holds the fields' locations in the file.
+
+void CheckNameAndImage(const std::string& stem, const box::v1::AppProfile& profile,
+                       const TextFormat::ParseInfoTree* top, Problems* problems) {
   if (!IsAppName(profile.name())) {
     problems->At(top, profile, "name", -1,
                  "must be 1-64 characters of [a-z0-9_.-] starting with a letter or digit");
@@ -146,6 +148,10 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
   } else if (absl::StrContains(profile.image(), " ")) {
     problems->At(top, profile, "image", -1, "holds a space");
   }
+}
+
+void CheckPorts(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+                Problems* problems) {
   if (profile.ports_size() > kMaxPorts) {
     problems->At(top, profile, "ports", kMaxPorts, absl::StrCat("at most ", kMaxPorts, " ports"));
   }
@@ -153,15 +159,22 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
   for (int i = 0; i < profile.ports_size(); ++i) {
     const box::v1::ContainerPort& port = profile.ports(i);
     if (port.port() < 1 || port.port() > 65535) {
-      problems->At(top, profile, "ports", i, absl::StrCat("port ", port.port(), " is outside 1-65535"));
+      problems->At(top, profile, "ports", i,
+                   absl::StrCat("port ", port.port(), " is outside 1-65535"));
     }
     if (port.protocol() != allocator::v1::PROTOCOL_TCP &&
         port.protocol() != allocator::v1::PROTOCOL_UDP) {
       problems->At(top, profile, "ports", i, "protocol must be PROTOCOL_TCP or PROTOCOL_UDP");
     } else if (!ports.emplace(port.protocol(), port.port()).second) {
-      problems->At(top, profile, "ports", i, absl::StrCat("port ", port.port(), " is listed twice"));
+      problems->At(top, profile, "ports", i,
+                   absl::StrCat("port ", port.port(), " is listed twice"));
     }
   }
+}
+
+// env and overridable_env.
+void CheckEnv(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+              Problems* problems) {
   CheckStringMap(profile, "env", top,
                  [](const std::string& key) {
                    return IsEnvName(key) ? "" : "is not an environment variable name";
@@ -179,6 +192,11 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
                    "names aes_key_env; a request may never set the box's key");
     }
   }
+}
+
+// mappings_dir, binds and devices.
+void CheckPaths(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+                Problems* problems) {
   const std::string& mappings_dir = profile.mappings_dir();
   if (!IsCanonicalPath(mappings_dir)) {
     problems->At(top, profile, "mappings_dir", -1,
@@ -188,7 +206,8 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
   for (int i = 0; i < profile.binds_size(); ++i) {
     const box::v1::BindMount& bind = profile.binds(i);
     if (!IsAbsolutePath(bind.host_path()) || !IsAbsolutePath(bind.container_path())) {
-      problems->At(top, profile, "binds", i, "host_path and container_path must be absolute paths without ':'");
+      problems->At(top, profile, "binds", i,
+                   "host_path and container_path must be absolute paths without ':'");
     } else if (bind.container_path() == mappings_dir) {
       problems->At(top, profile, "binds", i, "container_path is the mapping directory");
     }
@@ -205,6 +224,10 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
       problems->At(top, profile, "devices", i, "permissions must be some of \"rwm\"");
     }
   }
+}
+
+void CheckCapabilities(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+                       Problems* problems) {
   for (const char* name : {"cap_add", "cap_drop"}) {
     const auto& caps = std::string(name) == "cap_add" ? profile.cap_add() : profile.cap_drop();
     for (int i = 0; i < caps.size(); ++i) {
@@ -214,6 +237,12 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
       }
     }
   }
+}
+
+// tmpfs, mapping_dir_bytes, disk_limit_bytes, cpus and pids_limit.
+void CheckResources(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+                    Problems* problems) {
+  const std::string& mappings_dir = profile.mappings_dir();
   CheckStringMap(profile, "tmpfs", top,
                  [&mappings_dir](const std::string& path) {
                    if (!IsAbsolutePath(path)) return "must be an absolute path without ':'";
@@ -231,7 +260,14 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
                               " MiB"));
   }
   if (profile.cpus() < 0) problems->At(top, profile, "cpus", -1, "must not be negative");
-  if (profile.pids_limit() < 0) problems->At(top, profile, "pids_limit", -1, "must not be negative");
+  if (profile.pids_limit() < 0) {
+    problems->At(top, profile, "pids_limit", -1, "must not be negative");
+  }
+}
+
+// readiness_marker and aes_key_env.
+void CheckMarkerAndKey(const box::v1::AppProfile& profile, const TextFormat::ParseInfoTree* top,
+                       Problems* problems) {
   const std::string& marker = profile.readiness_marker();
   if (!marker.empty() && (absl::StrContains(marker, "/") || marker == "." || marker == ".." ||
                           marker == ".paramsReady" || marker == kShutdownRequestFile)) {
@@ -241,6 +277,20 @@ void Validate(const std::string& stem, const box::v1::AppProfile& profile,
   if (!profile.aes_key_env().empty() && !IsEnvName(profile.aes_key_env())) {
     problems->At(top, profile, "aes_key_env", -1, "is not an environment variable name");
   }
+}
+
+// Adds every problem of `profile` (parsed from a file named `stem` plus kExtension, with its
+// fields' locations in `tree`) to `problems`, in field order.
+void Validate(const std::string& stem, const box::v1::AppProfile& profile,
+              const TextFormat::ParseInfoTree& tree, Problems* problems) {
+  const TextFormat::ParseInfoTree* top = &tree;
+  CheckNameAndImage(stem, profile, top, problems);
+  CheckPorts(profile, top, problems);
+  CheckEnv(profile, top, problems);
+  CheckPaths(profile, top, problems);
+  CheckCapabilities(profile, top, problems);
+  CheckResources(profile, top, problems);
+  CheckMarkerAndKey(profile, top, problems);
 }
 
 void FillDefaults(box::v1::AppProfile* profile) {

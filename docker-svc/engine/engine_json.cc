@@ -113,9 +113,8 @@ std::string StripSlash(const std::string& name) {
   return std::string(absl::StripPrefix(name, "/"));
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
+// OK when `spec` names an image and its scalar quantities fit Docker's JSON numbers.
+absl::Status CheckSpecScalars(const ContainerSpec& spec) {
   if (spec.image.empty()) return absl::InvalidArgumentError("container spec has no image");
   RETURN_IF_ERROR(CheckQuantity(spec.shm_size_bytes, "shm_size_bytes"));
   RETURN_IF_ERROR(CheckQuantity(spec.memory_bytes, "memory_bytes"));
@@ -124,67 +123,67 @@ absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
   if (spec.stop_timeout_seconds < 0) {
     return absl::InvalidArgumentError("stop_timeout_seconds is negative");
   }
+  return absl::OkStatus();
+}
 
-  engine::CreateRequest request;
-  request.set_image(spec.image);
-  *request.mutable_cmd() = {spec.cmd.begin(), spec.cmd.end()};
-  *request.mutable_env() = {spec.env.begin(), spec.env.end()};
-  request.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
-  request.set_stop_signal(spec.stop_signal);
-  request.set_stop_timeout(spec.stop_timeout_seconds);
+// Adds `binding` to the request's ExposedPorts and HostConfig.PortBindings. INVALID_ARGUMENT
+// for a protocol other than tcp or udp, or a port outside 1-65535 (host port 0: any).
+absl::Status AddPortBinding(const PortBinding& binding, engine::CreateRequest* request) {
+  if (binding.protocol != "tcp" && binding.protocol != "udp") {
+    return absl::InvalidArgumentError(absl::StrCat("port ", binding.container_port, ": protocol '",
+                                                   binding.protocol, "' is neither tcp nor udp"));
+  }
+  if (binding.container_port == 0 || binding.container_port > 65535 || binding.host_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "port binding out of range: ", binding.container_port, " -> ", binding.host_port));
+  }
+  const std::string key = PortKey(binding);
+  (*request->mutable_exposed_ports())[key];
+  pb::Struct host_binding;
+  (*host_binding.mutable_fields())["HostIp"].set_string_value(binding.host_ip);
+  (*host_binding.mutable_fields())["HostPort"].set_string_value(
+      binding.host_port == 0 ? "" : absl::StrCat(binding.host_port));
+  *(*request->mutable_host_config()->mutable_port_bindings()->mutable_fields())[key]
+       .mutable_list_value()
+       ->add_values()
+       ->mutable_struct_value() = std::move(host_binding);
+  return absl::OkStatus();
+}
 
-  engine::CreateHostConfig* host = request.mutable_host_config();
-  for (const PortBinding& binding : spec.ports) {
-    if (binding.protocol != "tcp" && binding.protocol != "udp") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("port ", binding.container_port, ": protocol '", binding.protocol,
-                       "' is neither tcp nor udp"));
-    }
-    if (binding.container_port == 0 || binding.container_port > 65535 ||
-        binding.host_port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("port binding out of range: ",
-                                                     binding.container_port, " -> ",
-                                                     binding.host_port));
-    }
-    const std::string key = PortKey(binding);
-    (*request.mutable_exposed_ports())[key];
-    pb::Struct host_binding;
-    (*host_binding.mutable_fields())["HostIp"].set_string_value(binding.host_ip);
-    (*host_binding.mutable_fields())["HostPort"].set_string_value(
-        binding.host_port == 0 ? "" : absl::StrCat(binding.host_port));
-    *(*host->mutable_port_bindings()->mutable_fields())[key]
-         .mutable_list_value()
-         ->add_values()
-         ->mutable_struct_value() = std::move(host_binding);
+// Adds `volume` to `host` as a mount of a local volume on tmpfs. INVALID_ARGUMENT for a target
+// that is not an absolute path or a size that is not positive and exact.
+absl::Status AddTmpfsVolume(const TmpfsVolume& volume, engine::CreateHostConfig* host) {
+  if (volume.target.empty() || volume.target[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tmpfs volume target '", volume.target, "' is not an absolute path"));
   }
-  *host->mutable_binds() = {spec.binds.begin(), spec.binds.end()};
-  for (const TmpfsVolume& volume : spec.tmpfs_volumes) {
-    if (volume.target.empty() || volume.target[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tmpfs volume target '", volume.target, "' is not an absolute path"));
-    }
-    if (volume.size_bytes <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tmpfs volume at ", volume.target, " has no size"));
-    }
-    RETURN_IF_ERROR(CheckQuantity(volume.size_bytes, "tmpfs volume size"));
-    engine::Mount* mount = host->add_mounts();
-    mount->set_type("volume");
-    mount->set_target(volume.target);
-    engine::MountVolumeOptions* options = mount->mutable_volume_options();
-    // The image's files at the target are not copied in: the volume starts empty.
-    options->set_no_copy(true);
-    options->mutable_labels()->insert(volume.labels.begin(), volume.labels.end());
-    engine::MountDriverConfig* driver = options->mutable_driver_config();
-    driver->set_name("local");
-    (*driver->mutable_options())["type"] = "tmpfs";
-    (*driver->mutable_options())["device"] = "tmpfs";
-    // No devices, set-id programs or executables the box leaves there count on the host, and
-    // its inodes are bounded too (an empty file costs no size).
-    (*driver->mutable_options())["o"] =
-        absl::StrCat("size=", volume.size_bytes, ",mode=", volume.mode,
-                     ",nr_inodes=", volume.max_inodes, ",nodev,nosuid,noexec");
+  if (volume.size_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tmpfs volume at ", volume.target, " has no size"));
   }
+  RETURN_IF_ERROR(CheckQuantity(volume.size_bytes, "tmpfs volume size"));
+  engine::Mount* mount = host->add_mounts();
+  mount->set_type("volume");
+  mount->set_target(volume.target);
+  engine::MountVolumeOptions* options = mount->mutable_volume_options();
+  // The image's files at the target are not copied in: the volume starts empty.
+  options->set_no_copy(true);
+  options->mutable_labels()->insert(volume.labels.begin(), volume.labels.end());
+  engine::MountDriverConfig* driver = options->mutable_driver_config();
+  driver->set_name("local");
+  (*driver->mutable_options())["type"] = "tmpfs";
+  (*driver->mutable_options())["device"] = "tmpfs";
+  // No devices, set-id programs or executables the box leaves there count on the host, and
+  // its inodes are bounded too (an empty file costs no size).
+  (*driver->mutable_options())["o"] =
+      absl::StrCat("size=", volume.size_bytes, ",mode=", volume.mode,
+                   ",nr_inodes=", volume.max_inodes, ",nodev,nosuid,noexec");
+  return absl::OkStatus();
+}
+
+// Copies the fields of `spec` that need no checking into `host`: devices, capabilities,
+// security options, tmpfs and resource limits.
+void SetHostSettings(const ContainerSpec& spec, engine::CreateHostConfig* host) {
   for (const DeviceMapping& device : spec.devices) {
     engine::DeviceMapping* out = host->add_devices();
     out->set_path_on_host(device.path_on_host);
@@ -199,6 +198,29 @@ absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
   host->set_memory(static_cast<double>(spec.memory_bytes));
   host->set_nano_cpus(static_cast<double>(spec.nano_cpus));
   host->set_pids_limit(static_cast<double>(spec.pids_limit));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CreateRequestBody(const ContainerSpec& spec) {
+  RETURN_IF_ERROR(CheckSpecScalars(spec));
+  engine::CreateRequest request;
+  request.set_image(spec.image);
+  *request.mutable_cmd() = {spec.cmd.begin(), spec.cmd.end()};
+  *request.mutable_env() = {spec.env.begin(), spec.env.end()};
+  request.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
+  request.set_stop_signal(spec.stop_signal);
+  request.set_stop_timeout(spec.stop_timeout_seconds);
+
+  engine::CreateHostConfig* host = request.mutable_host_config();
+  for (const PortBinding& binding : spec.ports) {
+    RETURN_IF_ERROR(AddPortBinding(binding, &request));
+  }
+  *host->mutable_binds() = {spec.binds.begin(), spec.binds.end()};
+  for (const TmpfsVolume& volume : spec.tmpfs_volumes) {
+    RETURN_IF_ERROR(AddTmpfsVolume(volume, host));
+  }
+  SetHostSettings(spec, host);
   return Print(request);
 }
 

@@ -1,6 +1,8 @@
 #include "docker-svc/service/run.h"
 
 #include <map>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,13 +20,11 @@
 
 namespace berth::docker {
 
-absl::Status Run(const Config& config) {
-  common::PrepareDaemonProcess();
-  ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
-  ASSIGN_OR_RETURN(AppCatalog catalog, LoadAppProfiles(config.apps_dir));
-  spdlog::info("serving {} apps from {}: {}", catalog.size(), config.apps_dir,
-               absl::StrJoin(catalog.names(), ", "));
+namespace {
 
+// A client of the engine at config.docker_socket. FAILED_PRECONDITION when the engine speaks
+// too old an API (no retry helps); an engine that cannot tell its version yet is only logged.
+absl::StatusOr<std::unique_ptr<DockerClient>> ConnectDocker(const Config& config) {
   CurlDockerClientConfig docker_config;
   docker_config.socket_path = config.docker_socket;
   docker_config.request_timeout = config.docker_timeout;
@@ -37,10 +37,10 @@ absl::Status Run(const Config& config) {
   } else {
     spdlog::warn("docker engine: {}; waiting for it", version.status().ToString());
   }
+  return docker;
+}
 
-  std::unique_ptr<LeaseClient> leases =
-      MakeGrpcLeaseClient(config.allocator, config.allocator_timeout);
-  common::SystemClock clock;
+BoxManagerOptions ManagerOptions(const Config& config) {
   BoxManagerOptions options;
   options.boxes_dir = config.boxes_dir;
   options.resync_interval = config.resync_interval;
@@ -48,10 +48,13 @@ absl::Status Run(const Config& config) {
   options.user_limits.max_boxes_per_user = config.max_boxes_per_user;
   options.user_limits.default_ttl = config.user_box_ttl;
   options.user_limits.max_ttl = config.user_box_max_ttl;
-  ASSIGN_OR_RETURN(std::unique_ptr<BoxManager> manager,
-                   BoxManager::Create(options, &catalog, docker.get(), leases.get(), &clock));
-  RETURN_IF_ERROR(manager->Recover());
-  manager->Start();
+  return options;
+}
+
+// Each app's warm pool size: its profile's, unless config.warm_pool overrides it.
+// INVALID_ARGUMENT when config.warm_pool names an app without a profile.
+absl::StatusOr<std::map<std::string, int>> WarmPoolSizes(const AppCatalog& catalog,
+                                                         const Config& config) {
   std::map<std::string, int> pools;
   for (const std::string& app : catalog.names()) {
     pools[app] = static_cast<int>(catalog.Find(app)->warm_pool_size());
@@ -62,7 +65,30 @@ absl::Status Run(const Config& config) {
     }
     pools[app] = size;
   }
-  WarmPool warm_pool(manager.get(), std::move(pools));
+  return pools;
+}
+
+}  // namespace
+
+absl::Status Run(const Config& config) {
+  common::PrepareDaemonProcess();
+  ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
+  ASSIGN_OR_RETURN(AppCatalog catalog, LoadAppProfiles(config.apps_dir));
+  spdlog::info("serving {} apps from {}: {}", catalog.size(), config.apps_dir,
+               absl::StrJoin(catalog.names(), ", "));
+  ASSIGN_OR_RETURN(std::unique_ptr<DockerClient> docker, ConnectDocker(config));
+
+  std::unique_ptr<LeaseClient> leases =
+      MakeGrpcLeaseClient(config.allocator, config.allocator_timeout);
+  common::SystemClock clock;
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<BoxManager> manager,
+      BoxManager::Create(ManagerOptions(config), &catalog, docker.get(), leases.get(), &clock));
+  RETURN_IF_ERROR(manager->Recover());
+  manager->Start();
+  absl::StatusOr<std::map<std::string, int>> pools = WarmPoolSizes(catalog, config);
+  if (!pools.ok()) return pools.status();
+  WarmPool warm_pool(manager.get(), *std::move(pools));
   warm_pool.Start();
 
   BoxesService service(manager.get(), leases.get(), config.assignment_wait, config.max_watches);

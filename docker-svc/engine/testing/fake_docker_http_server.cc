@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -48,6 +50,26 @@ bool WriteAll(int fd, absl::string_view data) {
 int PollMillis(absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) return -1;
   return static_cast<int>(absl::ToInt64Milliseconds(timeout));
+}
+
+// Parses a request's head (the request line and headers, without the blank line after them)
+// into `request`, and its Content-Length header into `content_length` (left alone when there
+// is none). False when the request line or the Content-Length is malformed.
+bool ParseHead(absl::string_view head, RecordedRequest* request, size_t* content_length) {
+  std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
+  std::vector<std::string> request_line = absl::StrSplit(lines[0], ' ');
+  if (request_line.size() != 3) return false;
+  request->method = request_line[0];
+  request->target = request_line[1];
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::pair<std::string, std::string> header = absl::StrSplit(lines[i], absl::MaxSplits(':', 1));
+    std::string name = absl::AsciiStrToLower(header.first);
+    request->headers[name] = std::string(absl::StripAsciiWhitespace(header.second));
+  }
+  if (auto it = request->headers.find("content-length"); it != request->headers.end()) {
+    if (!absl::SimpleAtoi(it->second, content_length)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -164,69 +186,55 @@ void FakeDockerHttpServer::AcceptLoop() {
 }
 
 void FakeDockerHttpServer::Serve(int fd) {
+  RecordedRequest request;
+  if (!ReadRequest(fd, &request)) return;
+  Respond(fd, TakeResponse(request));
+}
+
+bool FakeDockerHttpServer::ReadRequest(int fd, RecordedRequest* request) const {
   // Read the head, then Content-Length bytes of body.
   std::string data;
   size_t head_end = std::string::npos;
   size_t content_length = 0;
-  RecordedRequest request;
   char buffer[4096];
-  while (true) {
-    if (head_end != std::string::npos && data.size() >= head_end + 4 + content_length) break;
+  while (head_end == std::string::npos || data.size() < head_end + 4 + content_length) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {stop_read_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
-    if (fds[1].revents != 0) return;
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) return false;
+    if (fds[1].revents != 0) return false;
     if (fds[0].revents == 0) continue;
     ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) return;
+    if (n <= 0) return false;
     data.append(buffer, static_cast<size_t>(n));
     if (head_end == std::string::npos && (head_end = data.find("\r\n\r\n")) != std::string::npos) {
-      std::vector<std::string> lines = absl::StrSplit(data.substr(0, head_end), "\r\n");
-      std::vector<std::string> request_line = absl::StrSplit(lines[0], ' ');
-      if (request_line.size() != 3) return;
-      request.method = request_line[0];
-      request.target = request_line[1];
-      for (size_t i = 1; i < lines.size(); ++i) {
-        std::pair<std::string, std::string> header =
-            absl::StrSplit(lines[i], absl::MaxSplits(':', 1));
-        std::string name = absl::AsciiStrToLower(header.first);
-        request.headers[name] = std::string(absl::StripAsciiWhitespace(header.second));
+      if (!ParseHead(absl::string_view(data).substr(0, head_end), request, &content_length)) {
+        return false;
       }
-      if (auto it = request.headers.find("content-length"); it != request.headers.end()) {
-        if (!absl::SimpleAtoi(it->second, &content_length)) return;
-      }
-      if (auto it = request.headers.find("expect"); it != request.headers.end() &&
-                                                    absl::EqualsIgnoreCase(it->second,
-                                                                           "100-continue")) {
-        if (!WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return;
+      auto it = request->headers.find("expect");
+      if (it != request->headers.end() && absl::EqualsIgnoreCase(it->second, "100-continue") &&
+          !WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) {
+        return false;
       }
     }
   }
-  request.body = data.substr(head_end + 4, content_length);
+  request->body = data.substr(head_end + 4, content_length);
+  return true;
+}
 
-  CannedResponse response;
-  {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(request);
-    if (responses_.empty()) {
-      response = CannedResponse::Json(
-          500, absl::StrCat(R"({"message":"fake docker: no canned response for )",
-                            request.method, " ", request.target, R"("})"));
-    } else {
-      response = std::move(responses_.front());
-      responses_.pop_front();
-    }
+CannedResponse FakeDockerHttpServer::TakeResponse(const RecordedRequest& request) {
+  absl::MutexLock lock(&mu_);
+  requests_.push_back(request);
+  if (responses_.empty()) {
+    return CannedResponse::Json(
+        500, absl::StrCat(R"({"message":"fake docker: no canned response for )", request.method,
+                          " ", request.target, R"("})"));
   }
+  CannedResponse response = std::move(responses_.front());
+  responses_.pop_front();
+  return response;
+}
 
-  auto hold = [&] {
-    // Until the client closes the connection or the server stops.
-    while (true) {
-      pollfd fds[2] = {{fd, POLLIN, 0}, {stop_read_, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
-      if (fds[1].revents != 0) return;
-      if (fds[0].revents != 0 && recv(fd, buffer, sizeof(buffer), 0) <= 0) return;
-    }
-  };
-  if (response.never_respond) return hold();
+void FakeDockerHttpServer::Respond(int fd, const CannedResponse& response) const {
+  if (response.never_respond) return Hold(fd);
 
   std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ", Reason(response.status),
                                   "\r\nContent-Type: ", response.content_type,
@@ -249,8 +257,18 @@ void FakeDockerHttpServer::Serve(int fd) {
     std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
     if (!WriteAll(fd, absl::StrCat(size, chunk, "\r\n"))) return;
   }
-  if (!response.end_stream) return hold();
+  if (!response.end_stream) return Hold(fd);
   WriteAll(fd, "0\r\n\r\n");
+}
+
+void FakeDockerHttpServer::Hold(int fd) const {
+  char buffer[4096];
+  while (true) {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_read_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents != 0 && recv(fd, buffer, sizeof(buffer), 0) <= 0) return;
+  }
 }
 
 }  // namespace berth::docker::testing

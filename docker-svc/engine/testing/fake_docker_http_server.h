@@ -69,7 +69,18 @@ class FakeDockerHttpServer {
  private:
   FakeDockerHttpServer(std::string socket_path, int listen_fd, int stop_read, int stop_write);
   void AcceptLoop();
+  // Answers the one request of connection `fd`; the caller closes it.
   void Serve(int fd);
+  // Reads a request from `fd`: its head, then Content-Length bytes of body, answering
+  // "Expect: 100-continue". False when the client went away, the server is stopping or the
+  // head is malformed.
+  bool ReadRequest(int fd, RecordedRequest* request) const;
+  // Records `request` and takes the next queued response (a 500 when the queue is empty).
+  CannedResponse TakeResponse(const RecordedRequest& request);
+  // Writes `response` to `fd`, then holds the connection if the response says so.
+  void Respond(int fd, const CannedResponse& response) const;
+  // Drops what the client sends until it closes `fd` or the server stops.
+  void Hold(int fd) const;
   // Waits up to `timeout` for the stop signal; true when stopping.
   bool WaitForStop(absl::Duration timeout) const;
 
