@@ -12,8 +12,10 @@
 #include "gateway/routing/route_table.h"
 #include "google/protobuf/message.h"
 
-// HTTP request parts -> request message, and response messages -> JSON, with protobuf's own
-// JSON mapping (no hand-written JSON of messages).
+// HTTP request parts -> request message, and response messages -> JSON, in protobuf's JSON
+// mapping. A request body is checked by Berth's own JSON syntax checker (json_syntax.h), then
+// parsed by protobuf's JSON parser; responses are printed by Berth's own printer
+// (json_printer.h), and by protobuf's for the few well-known types it leaves to it.
 //
 // Errors are absl statuses ready for http_status.h: INVALID_ARGUMENT (HTTP 400) for anything
 // wrong with the request, except a body that is not JSON, which is INVALID_ARGUMENT carrying
