@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "allocator-svc/request_validation.h"
 #include "common/box_id.h"
+#include "common/invariant.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 
@@ -186,9 +187,12 @@ absl::Status Allocator::TakeExisting(const v1::Lease& lease) {
 void Allocator::PutBack(const v1::Lease& lease, std::vector<FreedValue>* freed) {
   auto put = [&](ValuePool& pool, PoolId id, int32_t value) {
     if (!pool.Pooled(value)) {
-      unpooled_held_.erase({id, value});
+      const size_t erased = unpooled_held_.erase({id, value});
+      BERTH_INVARIANT(erased == 1, "a value a lease holds outside the pools is in unpooled_held_");
       return;
     }
+    // Put() ignores a value that is free; a lease's value never is.
+    BERTH_INVARIANT(!pool.IsFree(value), "a value a lease holds is in use in its pool");
     pool.Put(value, ++release_seq_);
     freed->push_back({id, value, release_seq_});
   };

@@ -32,7 +32,9 @@ struct AllocatorConfig {
   absl::Duration reserve_grace = absl::Seconds(120);
 };
 
-// The host's leases and the resource pools behind them: the allocator's logic, with no I/O.
+// The host's leases and the resource pools behind them: the allocator's logic, with no I/O of
+// its own (a Reserve asks the HostPortProbe it is given whether a host port is free, which
+// MakeBindingHostPortProbe answers with a bind()).
 //
 // Every method that changes state appends the changes to persist to `changes`, in the order
 // they were made; a method that fails changes nothing and appends nothing. The caller

@@ -15,8 +15,10 @@
 namespace berth::allocator {
 
 // berth.allocator.v1.Allocator over gRPC's callback API. Each call runs the allocator under
-// one mutex (in-memory work only, microseconds) and replies from the group committer once the
-// change - or, for a read, everything the read saw - is durable. No thread waits per call.
+// one mutex (work in memory, plus a bind() per host port a Reserve considers, to see that no
+// other process holds it: microseconds) and replies from the group committer once the change -
+// or, for a read, everything the read saw - is durable; nothing is written to disk under the
+// mutex. No thread waits per call.
 //
 // While the state disk is full (see GroupCommitter), Reserve, Bind, Release and Reconcile are
 // refused with RESOURCE_EXHAUSTED before they touch memory - also one that would change

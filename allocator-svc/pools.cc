@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/invariant.h"
+
 namespace berth::allocator {
 
 ValuePool::ValuePool(common::IntRange range, const std::vector<uint16_t>& reserved)
@@ -35,6 +37,8 @@ std::optional<ValuePool::Taken> ValuePool::TakeOldest(
   std::optional<Taken> taken;
   for (auto it = free_order_.begin(); it != free_order_.end();) {
     auto [release_seq, value] = *it;
+    BERTH_INVARIANT(state_[Index(value)] == release_seq,
+                    "a free value's state is its place in the free order");
     it = free_order_.erase(it);
     if (usable(value)) {
       state_[Index(value)] = kInUseMark;
@@ -54,7 +58,8 @@ TakeResult ValuePool::Take(int32_t value) {
   if (!Pooled(value)) return TakeResult::kNotPooled;
   uint64_t& state = state_[Index(value)];
   if (state == kInUseMark) return TakeResult::kInUse;
-  free_order_.erase({state, value});
+  const size_t erased = free_order_.erase({state, value});
+  BERTH_INVARIANT(erased == 1, "a free value is in the free order under its release sequence");
   state = kInUseMark;
   return TakeResult::kTaken;
 }
@@ -64,7 +69,8 @@ void ValuePool::Put(int32_t value, uint64_t release_seq) {
   uint64_t& state = state_[Index(value)];
   if (state != kInUseMark) return;
   state = release_seq;
-  free_order_.emplace(release_seq, value);
+  const bool inserted = free_order_.emplace(release_seq, value).second;
+  BERTH_INVARIANT(inserted, "a value in use is not in the free order");
 }
 
 GpuSlots::GpuSlots(std::vector<int32_t> gpu_indexes, int32_t boxes_per_gpu)

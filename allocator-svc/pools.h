@@ -64,6 +64,8 @@ class ValuePool {
   // Per value: its release sequence number while free, or one of the marks.
   std::vector<uint64_t> state_;
   // Free values ordered by (release sequence, value): the front has been free the longest.
+  // Invariant: a pooled value is here, under the release sequence number state_ holds for it,
+  // exactly when it is not in use; so no value is handed out twice.
   std::set<std::pair<uint64_t, int32_t>> free_order_;
   // Sequence numbers for values pushed back by TakeOldest; they sort after real releases.
   uint64_t skip_seq_ = 1ull << 62;

@@ -2,7 +2,7 @@
 #define BERTH_BENCH_FLEET_LOAD_FLEET_H_
 
 // The fleet that fleet_load measures, on one machine: one PostgreSQL and N hosts, each a real
-// allocator-svc + docker-svc (tests/boxes_test_client.h's BoxHost) on a fake_dockerd of its
+// allocator-svc + docker-svc (testing_support/box_host.h's BoxHost) on a fake_dockerd of its
 // own, and a real fleet-agent; a docker-svc Watch stream per host that records when each box
 // turned ALLOCATED, and to whom; CPU readings of each kind of process.
 

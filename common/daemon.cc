@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/call_metadata.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"

@@ -12,11 +12,6 @@ namespace berth::common {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
-// Every answer of a Berth daemon carries this trailing metadata, whose value is the daemon's
-// name: a client tells by it the service's own errors (meant for callers) from those its gRPC
-// library made up (a missing socket, a dropped connection, its own deadline).
-inline constexpr char kAnsweredByMetadata[] = "berth-answered-by";
-
 }  // namespace berth::common
 
 #endif  // BERTH_COMMON_GRPC_STATUS_H_

@@ -1,6 +1,6 @@
 // docker-svc's boxes from Create to Stop against the real dockerd: the container, its labels and
-// env, the mapping files of design §4, reachability through the leased host ports, Get/List,
-// idempotent Create, wait_for_ready, and many boxes at once.
+// env, the mapping files (README, Mapping directory), reachability through the leased host
+// ports, Get/List, idempotent Create, wait_for_ready, and many boxes at once.
 #include <map>
 #include <memory>
 #include <set>
@@ -56,7 +56,8 @@ std::string Proto(alloc::Protocol protocol) {
   return protocol == alloc::PROTOCOL_UDP ? "udp" : "tcp";
 }
 
-// The mapping files design §4 gives a test box (no config.json before a client config).
+// The mapping files docker-svc gives a test box (README, Mapping directory; no config.json before
+// a client config).
 // docker-svc/boxes/mapping_dir.h adds Whist's DPI file when a DPI is given.
 std::vector<std::string> ExpectedMappingFiles(bool with_session, bool with_dpi) {
   std::vector<std::string> files = {"tty", "gpu_index", "timeout", ".paramsReady", kTestBoxMarker};
@@ -165,7 +166,8 @@ TEST_F(BoxLifecycleTest, FourPortBoxFromCreateToStop) {
   EXPECT_THAT(info.devices, Contains(Field(&docker::DeviceMapping::path_on_host,
                                            absl::StrCat("/dev/tty", box.tty()))));
 
-  // The mapping files, exactly design §4's, once the box has written its readiness marker.
+  // The mapping files, exactly ExpectedMappingFiles', once the box has written its readiness
+  // marker.
   const std::string dir = host().BoxDir(id);
   ASSERT_TRUE(WaitUntil([&] { return absl::c_linear_search(ListDir(dir), kTestBoxMarker); },
                         absl::Seconds(20)))

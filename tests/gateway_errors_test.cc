@@ -1,5 +1,6 @@
-// Issue 4, acceptance 3: each gRPC code of design §6, produced by the real backends, reaches
-// the HTTP client as its status with the body {"code":<grpc code>,"message":".."}.
+// Issue 4, acceptance 3: each gRPC code the README's "gateway" section maps to an HTTP status,
+// produced by the real backends, reaches the HTTP client as that status with the body
+// {"code":<grpc code>,"message":".."}.
 #include <algorithm>
 #include <cmath>
 #include <string>

@@ -17,7 +17,7 @@
 // lease, so that creating a box and recognising it after a restart agree.
 namespace berth::docker {
 
-// Labels on every box's container (design §8); Docker keeps them across any crash.
+// Labels on every box's container; Docker keeps them across any crash (README, Restart).
 inline constexpr char kBoxIdLabel[] = "berth.box_id";
 inline constexpr char kAppLabel[] = "berth.app";
 inline constexpr char kUserIdLabel[] = "berth.user_id";

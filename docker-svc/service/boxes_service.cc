@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/call_metadata.h"
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "spdlog/spdlog.h"
@@ -17,7 +18,7 @@ using common::ToGrpcStatus;
 // The end user a call acts for, if any.
 std::optional<std::string> CallerUser(const grpc::ServerContext* context) {
   const auto& metadata = context->client_metadata();
-  auto it = metadata.find(kCallerUserMetadata);
+  auto it = metadata.find(common::kCallerUserMetadata);
   if (it == metadata.end()) return std::nullopt;
   return std::string(it->second.data(), it->second.size());
 }

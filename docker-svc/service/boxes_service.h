@@ -15,14 +15,12 @@ namespace berth::docker {
 // hundred milliseconds, which a thread of the server's pool may well spend. Converts the
 // manager's absl statuses at this edge. Thread-safe.
 //
-// A call carrying the metadata `berth-user: <id>` (the gateway adds it for an end user's token)
-// acts as that user: it sees only boxes whose user_id is <id> (any other is NOT_FOUND, so that
-// existence does not leak), lists and watches only those, and may create boxes only for
-// itself (an empty user_id becomes <id>), under the manager's UserLimits, with box ids made by
-// docker-svc. Calls without it (the backend, operators on the
-// unix socket) see everything.
-// The metadata key naming the end user a call acts for.
-inline constexpr char kCallerUserMetadata[] = "berth-user";
+// A call carrying the metadata common::kCallerUserMetadata (`berth-user: <id>`; the gateway adds
+// it for an end user's token) acts as that user: it sees only boxes whose user_id is <id> (any
+// other is NOT_FOUND, so that existence does not leak), lists and watches only those, and may
+// create boxes only for itself (an empty user_id becomes <id>), under the manager's UserLimits,
+// with box ids made by docker-svc. Calls without it (the backend, operators on the unix socket)
+// see everything.
 
 class BoxesService final : public box::v1::Boxes::Service {
  public:

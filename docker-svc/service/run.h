@@ -7,7 +7,7 @@
 namespace berth::docker {
 
 // Runs docker-svc: loads the app profiles (a malformed one stops the start), checks the Docker
-// engine's API version, recovers the boxes that exist (design §5), then serves
+// engine's API version, recovers the boxes that exist (README, Restart), then serves
 // berth.box.v1.Boxes on config.listen until SIGTERM/SIGINT. Boxes keep running after it stops.
 // Returns OK after a clean stop, or why it could not start.
 absl::Status Run(const Config& config);

@@ -12,7 +12,7 @@
 
 namespace berth::gateway {
 
-// What the gateway accepts as a caller's JWT (design §6).
+// What the gateway accepts as a caller's JWT (README, "gateway", Auth).
 struct JwtConfig {
   // A PEM "PUBLIC KEY" (SubjectPublicKeyInfo): RSA of at least 2048 bits (enables RS256) or EC
   // P-256 (enables ES256). Empty: no public key.

@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/grpc_channel.h"
+#include "common/call_metadata.h"
 #include "common/grpc_status.h"
 #include "grpc/health/v1/health.pb.h"
 #include "spdlog/spdlog.h"

@@ -9,15 +9,36 @@
 namespace berth::gateway::routing {
 namespace {
 
+// Appends code point `c` (at most U+10FFFF, not a surrogate) as UTF-8.
+void AppendUtf8(int c, std::string* out) {
+  if (c < 0x80) {
+    out->push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
 // A recursive-descent recogniser over the bytes of one JSON text. Each Parse* method either
 // consumes its production and returns true, or records the first error and returns false.
+// Given a JsonValue to fill, the Parse* methods of values also build the tree; given none
+// (nullptr), they only check.
 class JsonChecker {
  public:
   explicit JsonChecker(absl::string_view text) : text_(text) {}
 
-  absl::Status Check() {
+  absl::Status Check(JsonValue* tree = nullptr) {
     SkipWhitespace();
-    if (!ParseValue(0)) return error_;
+    if (!ParseValue(0, tree)) return error_;
     SkipWhitespace();
     if (pos_ != text_.size()) {
       Fail("unexpected data after the JSON value");
@@ -54,30 +75,49 @@ class JsonChecker {
     }
   }
 
-  bool ParseValue(int depth) {
+  // Parses a value into `out` (when not null): its kind, its text and what it holds.
+  bool ParseValue(int depth, JsonValue* out) {
+    const size_t start = pos_;
+    if (!ParseValueOf(depth, out)) return false;
+    if (out != nullptr) out->text = text_.substr(start, pos_ - start);
+    return true;
+  }
+
+  bool ParseValueOf(int depth, JsonValue* out) {
+    using Kind = JsonValue::Kind;
     if (AtEnd()) return Fail("unexpected end of input, expected a value");
+    const auto kind = [out](Kind of) {
+      if (out != nullptr) out->kind = of;
+    };
     switch (Peek()) {
       case '{':
-        return ParseObject(depth + 1);
+        kind(Kind::kObject);
+        return ParseObject(depth + 1, out);
       case '[':
-        return ParseArray(depth + 1);
+        kind(Kind::kArray);
+        return ParseArray(depth + 1, out);
       case '"':
-        return ParseString();
+        kind(Kind::kString);
+        return ParseString(nullptr);
       case 't':
+        kind(Kind::kBool);
         return ParseLiteral("true");
       case 'f':
+        kind(Kind::kBool);
         return ParseLiteral("false");
       case 'n':
+        kind(Kind::kNull);
         return ParseLiteral("null");
       default:
         if (Peek() == '-' || absl::ascii_isdigit(static_cast<unsigned char>(Peek()))) {
+          kind(Kind::kNumber);
           return ParseNumber();
         }
         return Fail(absl::StrCat("unexpected ", Describe(), ", expected a value"));
     }
   }
 
-  bool ParseObject(int depth) {
+  bool ParseObject(int depth, JsonValue* out) {
     if (depth > kMaxJsonDepth) return Fail("nested too deeply");
     ++pos_;  // '{'
     SkipWhitespace();
@@ -86,14 +126,18 @@ class JsonChecker {
       if (AtEnd() || Peek() != '"') {
         return Fail(absl::StrCat("unexpected ", Describe(), ", expected a string key"));
       }
-      if (!ParseString()) return false;
+      JsonMember* member = nullptr;
+      if (out != nullptr) member = &out->members.emplace_back();
+      const size_t key_start = pos_;
+      if (!ParseString(member != nullptr ? &member->key : nullptr)) return false;
+      if (member != nullptr) member->key_text = text_.substr(key_start, pos_ - key_start);
       SkipWhitespace();
       if (AtEnd() || Peek() != ':') {
         return Fail(absl::StrCat("unexpected ", Describe(), ", expected ':'"));
       }
       ++pos_;
       SkipWhitespace();
-      if (!ParseValue(depth)) return false;
+      if (!ParseValue(depth, member != nullptr ? &member->value : nullptr)) return false;
       SkipWhitespace();
       if (!AtEnd() && Peek() == ',') {
         ++pos_;
@@ -105,13 +149,15 @@ class JsonChecker {
     }
   }
 
-  bool ParseArray(int depth) {
+  bool ParseArray(int depth, JsonValue* out) {
     if (depth > kMaxJsonDepth) return Fail("nested too deeply");
     ++pos_;  // '['
     SkipWhitespace();
     if (Consume(']')) return true;
     while (true) {
-      if (!ParseValue(depth)) return false;
+      if (!ParseValue(depth, out != nullptr ? &out->elements.emplace_back() : nullptr)) {
+        return false;
+      }
       SkipWhitespace();
       if (!AtEnd() && Peek() == ',') {
         ++pos_;
@@ -175,7 +221,8 @@ class JsonChecker {
     return true;
   }
 
-  bool ParseString() {
+  // Parses a string literal; given `decoded`, stores its text there with the escapes decoded.
+  bool ParseString(std::string* decoded) {
     ++pos_;  // '"'
     while (true) {
       if (AtEnd()) return Fail("unexpected end of input in a string");
@@ -185,10 +232,12 @@ class JsonChecker {
       if (c >= 0x80) {
         const int length = Utf8SequenceLength(text_.substr(pos_));
         if (length == 0) return Fail("invalid UTF-8 in a string");
+        if (decoded != nullptr) decoded->append(text_.data() + pos_, length);
         pos_ += length;
         continue;
       }
       if (c != '\\') {
+        if (decoded != nullptr) decoded->push_back(static_cast<char>(c));
         ++pos_;
         continue;
       }
@@ -214,13 +263,19 @@ class JsonChecker {
             pos_ = escape_start;
             return Fail("unpaired high surrogate escape");
           }
+          unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
         }
+        if (decoded != nullptr) AppendUtf8(unit, decoded);
         continue;
       }
-      if (absl::string_view("\"\\/bfnrt").find(escape) == absl::string_view::npos) {
+      constexpr absl::string_view kEscapes = "\"\\/bfnrt";
+      constexpr absl::string_view kEscaped = "\"\\/\b\f\n\r\t";
+      const size_t which = kEscapes.find(escape);
+      if (which == absl::string_view::npos) {
         --pos_;
         return Fail("invalid escape in a string");
       }
+      if (decoded != nullptr) decoded->push_back(kEscaped[which]);
       ++pos_;
     }
   }
@@ -241,5 +296,11 @@ class JsonChecker {
 }  // namespace
 
 absl::Status CheckJsonSyntax(absl::string_view text) { return JsonChecker(text).Check(); }
+
+absl::StatusOr<JsonValue> ParseJson(absl::string_view text) {
+  JsonValue tree;
+  if (absl::Status status = JsonChecker(text).Check(&tree); !status.ok()) return status;
+  return tree;
+}
 
 }  // namespace berth::gateway::routing

@@ -76,6 +76,44 @@ TEST(CheckJsonSyntaxTest, RejectsInvalidUtf8AndUnpairedSurrogates) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 hex digits")));
 }
 
+TEST(ParseJsonTest, KeepsKindsTextsAndOrder) {
+  const absl::StatusOr<JsonValue> json =
+      ParseJson(" {\"b\": [1, \"x\", null], \"a\\u00e9\\n\": {\"c\": true}, \"b\": -2.5e3} ");
+  ASSERT_THAT(json.status(), IsOk());
+  EXPECT_EQ(json->kind, JsonValue::Kind::kObject);
+  EXPECT_EQ(json->text, "{\"b\": [1, \"x\", null], \"a\\u00e9\\n\": {\"c\": true}, \"b\": -2.5e3}");
+  ASSERT_EQ(json->members.size(), 3u);
+  EXPECT_EQ(json->members[0].key, "b");
+  EXPECT_EQ(json->members[0].key_text, "\"b\"");
+  const JsonValue& array = json->members[0].value;
+  EXPECT_EQ(array.kind, JsonValue::Kind::kArray);
+  EXPECT_EQ(array.text, "[1, \"x\", null]");
+  ASSERT_EQ(array.elements.size(), 3u);
+  EXPECT_EQ(array.elements[0].kind, JsonValue::Kind::kNumber);
+  EXPECT_EQ(array.elements[1].kind, JsonValue::Kind::kString);
+  EXPECT_EQ(array.elements[1].text, "\"x\"");
+  EXPECT_EQ(array.elements[2].kind, JsonValue::Kind::kNull);
+  EXPECT_EQ(json->members[1].key, "a\xc3\xa9\n");
+  EXPECT_EQ(json->members[1].key_text, "\"a\\u00e9\\n\"");
+  ASSERT_EQ(json->members[1].value.members.size(), 1u);
+  EXPECT_EQ(json->members[1].value.members[0].value.kind, JsonValue::Kind::kBool);
+  EXPECT_EQ(json->members[2].key, "b");
+  EXPECT_EQ(json->members[2].value.text, "-2.5e3");
+}
+
+TEST(ParseJsonTest, DecodesEscapesInKeys) {
+  const absl::StatusOr<JsonValue> json = ParseJson(R"({"\"\\\/\b\f\n\r\t\u0041\ud83d\ude00":0})");
+  ASSERT_THAT(json.status(), IsOk());
+  ASSERT_EQ(json->members.size(), 1u);
+  EXPECT_EQ(json->members[0].key, "\"\\/\b\f\n\r\tA\xf0\x9f\x98\x80");
+}
+
+TEST(ParseJsonTest, ReportsErrorsAsCheckJsonSyntax) {
+  EXPECT_THAT(ParseJson("{\"app\": }").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "line 1, column 9: unexpected '}', expected a value"));
+}
+
 TEST(CheckJsonSyntaxTest, LimitsNesting) {
   const std::string ok = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
   EXPECT_THAT(CheckJsonSyntax(ok), IsOk());

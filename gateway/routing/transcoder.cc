@@ -9,13 +9,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "gateway/routing/http_status.h"
+#include "gateway/routing/json_body.h"
 #include "gateway/routing/json_printer.h"
-#include "gateway/routing/json_syntax.h"
 #include "gateway/routing/text_codec.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
@@ -77,53 +76,10 @@ absl::Status CheckJsonContentType(absl::string_view content_type) {
   return absl::OkStatus();
 }
 
-// Rewrites a protobuf JSON parser error so that it names the field in the request's terms:
-// "(ports[0]) bogus: Cannot find field." -> unknown field "ports[0].bogus" in the JSON body;
-// "(dpi): invalid value ..." -> JSON body field "dpi": invalid value ...
-std::string DescribeJsonError(absl::string_view message) {
-  std::string location;
-  absl::string_view rest = message;
-  if (absl::ConsumePrefix(&rest, "(")) {
-    const size_t close = rest.find(')');
-    if (close != absl::string_view::npos) {
-      location = std::string(rest.substr(0, close));
-      rest.remove_prefix(close + 1);
-    } else {
-      rest = message;
-    }
-  }
-  absl::string_view name = rest;
-  if (absl::ConsumeSuffix(&name, ": Cannot find field.")) {
-    name = absl::StripLeadingAsciiWhitespace(name);
-    const std::string path =
-        location.empty() ? std::string(name) : absl::StrCat(location, ".", name);
-    return absl::StrCat("unknown field ", Quoted(path), " in the JSON body");
-  }
-  if (!location.empty() && absl::StartsWith(rest, ": ")) {
-    return absl::StrCat("JSON body field ", Quoted(location), rest);
-  }
-  return absl::StrCat("invalid JSON body: ", absl::StrReplaceAll(message, {{"\n", " "}}));
-}
-
 absl::Status MergeJsonBody(absl::string_view body, absl::string_view content_type,
                            Message& message) {
   RETURN_IF_ERROR(CheckJsonContentType(content_type));
-  if (absl::Status syntax = CheckJsonSyntax(body); !syntax.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON body at ", syntax.message()));
-  }
-  if (absl::StripLeadingAsciiWhitespace(body).front() != '{') {
-    return absl::InvalidArgumentError("the JSON body must be an object");
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  options.case_insensitive_enum_parsing = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(body.data(), body.size()), &message, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        DescribeJsonError(absl::string_view(status.message().data(), status.message().size())));
-  }
-  return absl::OkStatus();
+  return MergeJsonObject(body, message);
 }
 
 // Parses a decimal integer: digits with an optional leading '-', nothing else.

@@ -12,8 +12,11 @@
 #include "gateway/routing/route_table.h"
 #include "google/protobuf/message.h"
 
-// HTTP request parts -> request message, and response messages -> JSON, with protobuf's own
-// JSON mapping (no hand-written JSON of messages).
+// HTTP request parts -> request message, and response messages -> JSON, in protobuf's JSON
+// mapping. A request body is checked by Berth's own JSON parser (its syntax, and its field names
+// against the message) and then parsed by protobuf's JSON parser (json_body.h); responses are
+// printed by Berth's own printer (json_printer.h), and by protobuf's for the few well-known
+// types it leaves to it.
 //
 // Errors are absl statuses ready for http_status.h: INVALID_ARGUMENT (HTTP 400) for anything
 // wrong with the request, except a body that is not JSON, which is INVALID_ARGUMENT carrying
@@ -28,7 +31,8 @@ namespace berth::gateway::routing {
 //   only "utf-8" (else 415). It must be one well-formed JSON object (syntax errors and invalid
 //   UTF-8 give "line L, column C" of the problem) and is parsed by protobuf's JSON parser,
 //   rejecting unknown fields; proto field names and lowerCamelCase JSON names are both
-//   accepted. Such a route takes no query parameters.
+//   accepted (MergeJsonObject in json_body.h, which says how errors name the field). Such a
+//   route takes no query parameters.
 // - Other routes take no body (a non-empty one is rejected). Each query parameter sets the
 //   top-level singular scalar or enum field it names (proto or JSON name) that no path
 //   variable binds; a key given twice (in either spelling) is rejected, as is an unknown one.

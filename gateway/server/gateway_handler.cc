@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/box/v1/box.pb.h"
+#include "common/call_metadata.h"
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/transcoder.h"
 #include "google/protobuf/message.h"
@@ -19,7 +20,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-constexpr char kCallerUserMetadata[] = "berth-user";
 constexpr char kJson[] = "application/json";
 // docker-svc's report on itself and its allocator-svc, for /readyz.
 constexpr char kHostMethod[] = "/berth.box.v1.Boxes/Host";
@@ -293,7 +293,7 @@ void GatewayHandler::HandleRoute(std::shared_ptr<Exchange> exchange,
       std::string(req[http::field::content_type]));
   if (!message.ok()) return FinishError(exchange, message.status());
   CallMetadata metadata;
-  if (!caller.backend) metadata[kCallerUserMetadata] = caller.subject;
+  if (!caller.backend) metadata[common::kCallerUserMetadata] = caller.subject;
   if (route.server_streaming) {
     return HandleStream(exchange, route, caller, (*message)->SerializeAsString(), metadata);
   }

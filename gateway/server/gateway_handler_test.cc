@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "berth/box/v1/box.pb.h"
+#include "common/call_metadata.h"
 #include "common/testing/fake_clock.h"
 #include "gateway/backend/testing/fake_backend.h"
 #include "testing_support/jwt_signer.h"
@@ -27,6 +28,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
+using ::berth::common::kCallerUserMetadata;
 using ::berth::gateway::testing::FakeBackend;
 using ::berth::testing::FakeClock;
 using ::testing::ElementsAre;
@@ -320,7 +322,7 @@ TEST_F(GatewayHandlerTest, EndUserTokenCallsAsItsSubject) {
   std::vector<FakeBackend::UnaryCall> calls = boxes_.unary_calls();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].method, kGetMethod);
-  EXPECT_EQ(calls[0].metadata, (CallMetadata{{"berth-user", "u7"}}));
+  EXPECT_EQ(calls[0].metadata, (CallMetadata{{kCallerUserMetadata, "u7"}}));
   EXPECT_EQ(calls[0].timeout, absl::Seconds(7));  // the route sets none: the default
   box::v1::GetRequest request;
   ASSERT_TRUE(request.ParseFromString(calls[0].request));
@@ -366,7 +368,7 @@ TEST_F(GatewayHandlerTest, CreateForwardsTheBodyWithTheRoutesTimeoutAndSuccessSt
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].method, "/berth.box.v1.Boxes/Create");
   EXPECT_EQ(calls[0].timeout, absl::Seconds(60));
-  EXPECT_EQ(calls[0].metadata, (CallMetadata{{"berth-user", "u1"}}));
+  EXPECT_EQ(calls[0].metadata, (CallMetadata{{kCallerUserMetadata, "u1"}}));
   box::v1::CreateRequest request;
   ASSERT_TRUE(request.ParseFromString(calls[0].request));
   EXPECT_EQ(request.app(), "test-box");
@@ -726,7 +728,7 @@ TEST_F(GatewayHandlerTest, EventsAreWrittenAsLinesUntilTheBackendEndsTheStream) 
   std::vector<FakeBackend::StreamCall> streams = boxes_.stream_calls();
   ASSERT_EQ(streams.size(), 1u);
   EXPECT_EQ(streams[0].method, kWatchMethod);
-  EXPECT_EQ(streams[0].metadata, (CallMetadata{{"berth-user", "u5"}}));
+  EXPECT_EQ(streams[0].metadata, (CallMetadata{{kCallerUserMetadata, "u5"}}));
   EXPECT_EQ(streams[0].deadline, absl::FromUnixSeconds(kNow + 600));  // the token's exp
   EXPECT_TRUE(HasMetric("berth_gateway_streams_open 1"));
 
