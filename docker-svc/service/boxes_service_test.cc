@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/call_metadata.h"
 #include "docker-svc/boxes/testing/box_manager_fixture.h"
 #include "grpcpp/grpcpp.h"
 
@@ -41,7 +42,7 @@ class BoxesServiceTest : public testing::BoxManagerFixture {
   // A call context acting for `user` (none: the backend).
   static std::unique_ptr<grpc::ClientContext> As(const std::string& user) {
     auto context = std::make_unique<grpc::ClientContext>();
-    if (!user.empty()) context->AddMetadata(kCallerUserMetadata, user);
+    if (!user.empty()) context->AddMetadata(common::kCallerUserMetadata, user);
     return context;
   }
 
