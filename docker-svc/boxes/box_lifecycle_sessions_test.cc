@@ -2,6 +2,7 @@
 // each, with the time given, including the races of AssignBox and SetConfig.
 #include "docker-svc/boxes/box_lifecycle.h"
 
+#include <memory>
 #include <string>
 
 #include "common/proto_time.h"
@@ -9,6 +10,8 @@
 #include "docker-svc/boxes/testing/box_lifecycle_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::docker {
 namespace {
@@ -221,13 +224,29 @@ TEST_F(BoxLifecycleTest, StagesHaveNames) {
   EXPECT_STREQ(BoxStageName(BoxStage::kStopping), "stopping");
 }
 
+// Death tests see the dying process's stderr; spdlog's default logger writes to stdout.
+void LogToStderr() {
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "box_lifecycle_test", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+}
+
 TEST_F(BoxLifecycleTest, ABoxWithoutAProfileIsImpossible) {
-  EXPECT_DEATH(BoxLifecycle(NewRecord(), nullptr), "invariant violated: a box has a profile");
+  EXPECT_DEATH(
+      {
+        LogToStderr();
+        BoxLifecycle(NewRecord(), nullptr);
+      },
+      "invariant violated: a box has a profile");
 }
 
 TEST_F(BoxLifecycleTest, OnlyACreateSetsTheContainer) {
   BoxLifecycle life = Live();
-  EXPECT_DEATH(life.SetContainerId("c2"), "only a create sets a box's container");
+  EXPECT_DEATH(
+      {
+        LogToStderr();
+        life.SetContainerId("c2");
+      },
+      "only a create sets a box's container");
 }
 
 }  // namespace

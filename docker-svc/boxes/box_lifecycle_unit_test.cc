@@ -2,7 +2,6 @@
 // clock, no threads, no sleeps), including the races BoxManager's comments describe.
 #include "docker-svc/boxes/box_lifecycle.h"
 
-#include <memory>
 #include <string>
 
 #include "common/proto_time.h"
@@ -10,8 +9,6 @@
 #include "docker-svc/boxes/testing/box_lifecycle_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "spdlog/sinks/stdout_sinks.h"
-#include "spdlog/spdlog.h"
 
 namespace berth::docker {
 namespace {
