@@ -62,9 +62,7 @@ absl::Status BoxManager::ApplyEffects(const std::string& box_id, Entry& entry,
 absl::Status BoxManager::CommitRecord(const std::string& box_id, Entry& entry,
                                       internal::BoxRecord next) {
   const absl::Time now = clock_->Now();
-  if (next.box().state() != entry.life.box().state() || !next.has_state_since()) {
-    *next.mutable_state_since() = common::ToTimestamp(now);
-  }
+  next = entry.life.Stamped(std::move(next), now);
   if (absl::Status put = store_.Put(next); !put.ok()) {
     spdlog::error("[box {}] {}", box_id, put.ToString());
     return put;

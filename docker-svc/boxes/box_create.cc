@@ -17,13 +17,10 @@
 namespace berth::docker {
 namespace {
 
+using ::berth::common::FromDuration;
 using ::berth::common::ToTimestamp;
 using box::v1::Box;
 using google::protobuf::util::TimeUtil;
-
-absl::Duration FromDuration(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
 
 // "create box <id>: <step>: <cause>", keeping the cause's code.
 absl::Status StepError(const std::string& box_id, absl::string_view step,

@@ -9,14 +9,11 @@
 namespace berth::docker {
 namespace {
 
+using ::berth::common::FromDuration;
 using ::berth::common::FromTimestamp;
 using ::berth::common::ToTimestamp;
 using box::v1::Box;
 using box::v1::BoxState;
-
-absl::Duration FromDuration(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
 
 // The state a box has once it is ready: RUNNING when its client config was delivered
 // (CONNECTING) or its create asked to wait for it; otherwise it keeps its state (a WAITING or
@@ -323,19 +320,20 @@ BoxEffects BoxLifecycle::FinishConfig(const absl::Status& written, absl::Time no
 // ---- Records ---------------------------------------------------------------------------------
 
 void BoxLifecycle::Commit(internal::BoxRecord next, absl::Time now) {
+  record_ = Stamped(std::move(next), now);
+}
+
+internal::BoxRecord BoxLifecycle::Stamped(internal::BoxRecord next, absl::Time now) const {
   if (next.box().state() != box().state() || !next.has_state_since()) {
     *next.mutable_state_since() = ToTimestamp(now);
   }
-  record_ = std::move(next);
+  return next;
 }
 
 internal::BoxRecord BoxLifecycle::WithState(BoxState state, absl::Time now) const {
   internal::BoxRecord next = record_;
-  if (state != box().state() || !next.has_state_since()) {
-    *next.mutable_state_since() = ToTimestamp(now);
-  }
   next.mutable_box()->set_state(state);
-  return next;
+  return Stamped(std::move(next), now);
 }
 
 }  // namespace berth::docker

@@ -158,8 +158,10 @@ class BoxLifecycle {
   // to commit, or the end of a box whose directory cannot be written.
   BoxEffects FinishConfig(const absl::Status& written, absl::Time now);
 
-  // Replaces the record with `next` (stored already); state_since moves when the state does.
+  // Replaces the record with Stamped(next, now) (stored already).
   void Commit(internal::BoxRecord next, absl::Time now);
+  // `next` with state_since set to `now` when its state differs from the box's, or it has none.
+  internal::BoxRecord Stamped(internal::BoxRecord next, absl::Time now) const;
   // The record with `next`'s state, state_since set at `now` when the state changes.
   internal::BoxRecord WithState(box::v1::BoxState state, absl::Time now) const;
 
