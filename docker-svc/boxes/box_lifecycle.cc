@@ -18,16 +18,6 @@ absl::Duration FromDuration(const google::protobuf::Duration& duration) {
   return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
 }
 
-// The state a box has once it is ready: RUNNING when its client config was delivered
-// (CONNECTING) or its create asked to wait for it; otherwise it keeps its state (a WAITING or
-// ALLOCATED box may be ready before its client connects) and only ready_at tells.
-BoxState ReadyState(const internal::BoxRecord& record) {
-  return record.request().wait_for_ready() ||
-                 record.box().state() == box::v1::BOX_STATE_CONNECTING
-             ? box::v1::BOX_STATE_RUNNING
-             : record.box().state();
-}
-
 BoxEffect Effect(BoxEffect::Kind kind) { return BoxEffect{kind, "", std::nullopt, {}}; }
 
 BoxEffect Teardown(std::string reason, std::optional<absl::Duration> stop_grace) {
@@ -50,6 +40,13 @@ struct EndMeaning {
 bool BoxEffect::operator==(const BoxEffect& other) const {
   return kind == other.kind && reason == other.reason && stop_grace == other.stop_grace &&
          record.SerializeAsString() == other.record.SerializeAsString();
+}
+
+BoxState ReadyState(const internal::BoxRecord& record) {
+  return record.request().wait_for_ready() ||
+                 record.box().state() == box::v1::BOX_STATE_CONNECTING
+             ? box::v1::BOX_STATE_RUNNING
+             : record.box().state();
 }
 
 const char* BoxStageName(BoxStage stage) {
