@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "docker-svc/boxes/box_manager.h"
 #include "docker-svc/boxes/box_spec.h"
+#include "docker-svc/boxes/box_steps.h"
 #include "docker-svc/boxes/mapping_dir.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -21,13 +22,6 @@ using ::berth::common::FromDuration;
 using ::berth::common::ToTimestamp;
 using box::v1::Box;
 using google::protobuf::util::TimeUtil;
-
-// "create box <id>: <step>: <cause>", keeping the cause's code.
-absl::Status StepError(const std::string& box_id, absl::string_view step,
-                       const absl::Status& cause) {
-  return absl::Status(cause.code(),
-                      absl::StrCat("create box ", box_id, ": ", step, ": ", cause.message()));
-}
 
 // The limits of UserLimits on an end user's create; fills in the default TTL.
 absl::Status ApplyUserLimits(const UserLimits& limits, box::v1::CreateRequest& request) {
@@ -181,15 +175,16 @@ absl::StatusOr<Box> BoxManager::MakeBox(const box::v1::AppProfile& profile,
     record = entry->life.record();
   }
   const std::string box_id = record.box().box_id();
-  CreateProgress progress;
+  CreateSteps steps(std::move(record), &profile);
   absl::Status created;
   {
     absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
-    created = RunCreateSteps(profile, entry, record, progress);
-    if (!created.ok()) UndoCreate(box_id, progress);
+    created = RunCreateSteps(profile, entry, steps);
+    if (!created.ok()) UndoCreate(box_id, steps.undo());
     absl::MutexLock lock(&mu_);
     if (created.ok()) {
-      ApplyEffects(box_id, *entry, entry->life.OnCreated(record, draining_)).IgnoreError();
+      ApplyEffects(box_id, *entry, entry->life.OnCreated(steps.record(), draining_))
+          .IgnoreError();
     } else {
       boxes_.erase(box_id);
     }
@@ -198,111 +193,89 @@ absl::StatusOr<Box> BoxManager::MakeBox(const box::v1::AppProfile& profile,
     spdlog::warn("[box {}] {}", box_id, std::string(created.message()));
     return created;
   }
-  spdlog::info("[box {}] created: app {}, container {}, state {}", box_id, record.box().app(),
-               record.box().container_id().substr(0, 12),
-               box::v1::BoxState_Name(record.box().state()));
-  return record.box();
+  const Box& made = steps.record().box();
+  spdlog::info("[box {}] created: app {}, container {}, state {}", box_id, made.app(),
+               made.container_id().substr(0, 12), box::v1::BoxState_Name(made.state()));
+  return made;
 }
 
 absl::Status BoxManager::RunCreateSteps(const box::v1::AppProfile& profile,
                                         const std::shared_ptr<Entry>& entry,
-                                        internal::BoxRecord& record, CreateProgress& progress) {
-  Box& box = *record.mutable_box();
-  const std::string box_id = box.box_id();
-  // Intent first: a crash from here on leaves a record that the restart undoes.
-  if (absl::Status put = store_.Put(record); !put.ok()) {
-    return StepError(box_id, "record the box", put);
-  }
-  progress.recorded = true;
-  progress.reserve_attempted = true;
-  absl::StatusOr<allocator::v1::Lease> lease = leases_->Reserve(ReserveRequestFor(profile, box_id));
-  if (!lease.ok()) return StepError(box_id, "reserve host resources", lease.status());
-  box.set_tty(lease->tty());
-  box.set_gpu_index(lease->gpu_index());
-  *box.mutable_ports() = lease->ports();
-  RETURN_IF_ERROR(CreateAndStartContainer(profile, entry, record, progress));
-  RETURN_IF_ERROR(WriteMappingFiles(profile, entry, record));
-
-  const absl::Time now = clock_->Now();
-  *box.mutable_started_at() = ToTimestamp(now);
-  box.set_state(box.user_id().empty() ? box::v1::BOX_STATE_WAITING
-                                      : box::v1::BOX_STATE_ALLOCATED);
-  *record.mutable_state_since() = ToTimestamp(now);
-  if (profile.readiness_marker().empty()) {
-    // Ready at once: the machine stamps ready_at and the state as for a found marker.
-    BoxLifecycle ready = BoxLifecycle::Adopted(record, &profile);
-    ready.OnReady(now);
-    record = ready.record();
-  }
-  if (absl::Status put = store_.Put(record); !put.ok()) {
-    return StepError(box_id, "record the box", put);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status BoxManager::CreateAndStartContainer(const box::v1::AppProfile& profile,
-                                                 const std::shared_ptr<Entry>& entry,
-                                                 internal::BoxRecord& record,
-                                                 CreateProgress& progress) {
-  const std::string box_id = record.box().box_id();
-  const ContainerSpec spec = ContainerSpecFor(profile, record, options_.boxes_dir);
-  progress.create_attempted = true;
-  absl::StatusOr<std::string> container_id = docker_->CreateContainer(spec);
-  if (!container_id.ok()) {
-    absl::Status cause = container_id.status();
-    if (cause.code() == absl::StatusCode::kNotFound) {
-      cause = absl::FailedPreconditionError(absl::StrCat(
-          "image ", profile.image(), " is not on this host (Berth never pulls): ",
-          cause.message()));
+                                        CreateSteps& steps) {
+  while (true) {
+    const CreateStep step = steps.step();
+    CreateStepResult result = RunCreateStep(step, profile, steps.record());
+    ASSIGN_OR_RETURN(std::optional<CreateStep> next, steps.Advance(result, clock_->Now()));
+    if (!next.has_value()) return absl::OkStatus();
+    // What Docker events and readers see of a box being made.
+    absl::MutexLock lock(&mu_);
+    if (step == CreateStep::kCreateContainer) {
+      entry->life.SetContainerId(steps.record().box().container_id());
+    } else if (step == CreateStep::kFindMappingDir) {
+      entry->life.SetMappingDir(steps.record().mapping_dir(), steps.record().mapping_volume());
     }
-    return StepError(box_id, "docker create", cause);
   }
-  progress.container_id = *container_id;
-  record.mutable_box()->set_container_id(*container_id);
-  {
-    absl::MutexLock lock(&mu_);
-    entry->life.SetContainerId(*container_id);
-  }
-  if (absl::StatusOr<allocator::v1::Lease> bound = leases_->Bind(box_id, *container_id);
-      !bound.ok()) {
-    return StepError(box_id, "bind the lease", bound.status());
-  }
-  if (absl::Status started = docker_->StartContainer(*container_id); !started.ok()) {
-    return StepError(box_id, "docker start", started);
-  }
-  return absl::OkStatus();
 }
 
-absl::Status BoxManager::WriteMappingFiles(const box::v1::AppProfile& profile,
-                                           const std::shared_ptr<Entry>& entry,
-                                           internal::BoxRecord& record) {
-  // The mapping directory is the container's own tmpfs, mounted while it runs: its files are
-  // written now, and the box waits for `.paramsReady` (Whist's protocol).
-  const std::string box_id = record.box().box_id();
-  absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(record.box().container_id());
-  if (!info.ok()) return StepError(box_id, "find the mapping directory", info.status());
+CreateStepResult BoxManager::RunCreateStep(CreateStep step, const box::v1::AppProfile& profile,
+                                           const internal::BoxRecord& record) {
+  const std::string& box_id = record.box().box_id();
+  const std::string& container_id = record.box().container_id();
+  CreateStepResult result;
+  switch (step) {
+    case CreateStep::kRecordIntent:
+    case CreateStep::kRecordMade:
+      result.status = store_.Put(record);
+      break;
+    case CreateStep::kReserve: {
+      absl::StatusOr<allocator::v1::Lease> lease =
+          leases_->Reserve(ReserveRequestFor(profile, box_id));
+      result.status = lease.status();
+      if (lease.ok()) result.lease = *std::move(lease);
+      break;
+    }
+    case CreateStep::kCreateContainer: {
+      absl::StatusOr<std::string> created =
+          docker_->CreateContainer(ContainerSpecFor(profile, record, options_.boxes_dir));
+      result.status = created.status();
+      if (created.ok()) result.container_id = *std::move(created);
+      break;
+    }
+    case CreateStep::kBind:
+      result.status = leases_->Bind(box_id, container_id).status();
+      break;
+    case CreateStep::kStart:
+      result.status = docker_->StartContainer(container_id);
+      break;
+    case CreateStep::kFindMappingDir:
+      result = FindMappingVolume(container_id, profile);
+      break;
+    case CreateStep::kWriteMappingFiles:
+      // The mapping directory is the container's own tmpfs, mounted while it runs: its files
+      // are written now, and the box waits for `.paramsReady` (Whist's protocol).
+      result.status = DirOf(record).WriteStartupParams(StartupParamsOf(record.box()));
+      break;
+  }
+  return result;
+}
+
+CreateStepResult BoxManager::FindMappingVolume(const std::string& container_id,
+                                               const box::v1::AppProfile& profile) {
+  CreateStepResult result;
+  absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(container_id);
+  result.status = info.status();
+  if (!info.ok()) return result;
   std::optional<MountPoint> mount = MappingMountOf(*info, profile.mappings_dir());
-  if (!mount.has_value() || mount->type != "volume" || mount->name.empty()) {
-    return StepError(box_id, "find the mapping directory",
-                     absl::InternalError(absl::StrCat("the container has no volume at ",
-                                                      profile.mappings_dir())));
+  if (mount.has_value() && mount->type == "volume") {
+    result.mapping_dir = mount->source;
+    result.mapping_volume = mount->name;
   }
-  record.set_mapping_dir(mount->source);
-  record.set_mapping_volume(mount->name);
-  {
-    absl::MutexLock lock(&mu_);
-    entry->life.SetMappingDir(mount->source, mount->name);
-  }
-  if (absl::Status written = DirOf(record).WriteStartupParams(StartupParamsOf(record.box()));
-      !written.ok()) {
-    return StepError(box_id, "write the mapping files", written);
-  }
-  return absl::OkStatus();
+  return result;
 }
 
-void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& progress) {
-  std::string container_id = progress.container_id;
-  if (container_id.empty() && progress.create_attempted) {
+void BoxManager::UndoCreate(const std::string& box_id, const CreateUndo& undo) {
+  std::string container_id = undo.container_id;
+  if (undo.find_by_name) {
     // A create whose answer was lost (a timeout) may still have made the container: find it by
     // name, and take it only if it is this docker-svc's and this box's.
     absl::StatusOr<ContainerInfo> made = docker_->InspectContainer(ContainerName(box_id));
@@ -311,7 +284,7 @@ void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& pro
       container_id = made->id;
     }
   }
-  if (!container_id.empty()) {
+  if (undo.remove_container && !container_id.empty()) {
     // With its volumes: the mapping directory goes with it.
     absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
                                                     /*remove_volumes=*/true);
@@ -320,9 +293,8 @@ void BoxManager::UndoCreate(const std::string& box_id, const CreateProgress& pro
       spdlog::error("[box {}] undo: {}", box_id, removed.ToString());
     }
   }
-  // A Reserve that failed may still have been granted (its answer lost): release either way.
-  if (progress.reserve_attempted) ReleaseLease(box_id);
-  if (progress.recorded) {
+  if (undo.release_lease) ReleaseLease(box_id);
+  if (undo.delete_record) {
     if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
       spdlog::error("[box {}] undo: {}", box_id, deleted.ToString());
     }

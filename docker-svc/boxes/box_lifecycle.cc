@@ -15,16 +15,6 @@ using ::berth::common::ToTimestamp;
 using box::v1::Box;
 using box::v1::BoxState;
 
-// The state a box has once it is ready: RUNNING when its client config was delivered
-// (CONNECTING) or its create asked to wait for it; otherwise it keeps its state (a WAITING or
-// ALLOCATED box may be ready before its client connects) and only ready_at tells.
-BoxState ReadyState(const internal::BoxRecord& record) {
-  return record.request().wait_for_ready() ||
-                 record.box().state() == box::v1::BOX_STATE_CONNECTING
-             ? box::v1::BOX_STATE_RUNNING
-             : record.box().state();
-}
-
 BoxEffect Effect(BoxEffect::Kind kind) { return BoxEffect{kind, "", std::nullopt, {}}; }
 
 BoxEffect Teardown(std::string reason, std::optional<absl::Duration> stop_grace) {
@@ -47,6 +37,13 @@ struct EndMeaning {
 bool BoxEffect::operator==(const BoxEffect& other) const {
   return kind == other.kind && reason == other.reason && stop_grace == other.stop_grace &&
          record.SerializeAsString() == other.record.SerializeAsString();
+}
+
+BoxState ReadyState(const internal::BoxRecord& record) {
+  return record.request().wait_for_ready() ||
+                 record.box().state() == box::v1::BOX_STATE_CONNECTING
+             ? box::v1::BOX_STATE_RUNNING
+             : record.box().state();
 }
 
 const char* BoxStageName(BoxStage stage) {
@@ -221,11 +218,10 @@ bool BoxLifecycle::AwaitsReadiness() const { return Live() && !box().has_ready_a
 
 BoxEffects BoxLifecycle::OnReady(absl::Time now) {
   if (!AwaitsReadiness()) return {};
-  Box& box = *record_.mutable_box();
-  *box.mutable_ready_at() = ToTimestamp(now);
-  const BoxState ready_state = ReadyState(record_);
-  if (ready_state != box.state()) *record_.mutable_state_since() = ToTimestamp(now);
-  box.set_state(ready_state);
+  internal::BoxRecord next = record_;
+  *next.mutable_box()->mutable_ready_at() = ToTimestamp(now);
+  next.mutable_box()->set_state(ReadyState(record_));
+  record_ = Stamped(std::move(next), now);
   return {Effect(BoxEffect::Kind::kPersist), Effect(BoxEffect::Kind::kPublishChanged)};
 }
 

@@ -181,6 +181,11 @@ class BoxLifecycle {
 
 const char* BoxStageName(BoxStage stage);
 
+// The state a box has once it is ready: RUNNING when its client config was delivered
+// (CONNECTING) or its create asked to wait for it; otherwise it keeps its state (a WAITING or
+// ALLOCATED box may be ready before its client connects) and only ready_at tells.
+box::v1::BoxState ReadyState(const internal::BoxRecord& record);
+
 }  // namespace berth::docker
 
 #endif  // BERTH_DOCKER_SVC_BOXES_BOX_LIFECYCLE_H_

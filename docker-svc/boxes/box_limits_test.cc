@@ -133,9 +133,8 @@ TEST_F(BoxLimitsTest, ABoxOverItsDiskLimitIsStoppedWithReasonDisk) {
   ASSERT_THAT(manager_->CreateBox(Request("small")), IsOk());  // test-box: no limit
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-full", 5 << 20), IsOk());
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-small", 50 << 20), IsOk());
-  // At its limit, not over it: measured (ten checks' time), and still there.
-  ASSERT_TRUE(testing::AwaitCall(docker_, "sizes", absl::Seconds(10)));
-  absl::SleepFor(absl::Milliseconds(200));
+  // At its limit, not over it: measured three times, and still there.
+  ASSERT_TRUE(testing::AwaitCalls(docker_, "sizes", 3, absl::Seconds(10)));
   ASSERT_OK(manager_->GetBox("full").status());
   ASSERT_THAT(docker_.SetWritableLayerSize("berth-full", (5 << 20) + 1), IsOk());
   EXPECT_EQ(AwaitGone(watcher, "full"), "disk");

@@ -22,6 +22,7 @@
 #include "docker-svc/boxes/app_profiles.h"
 #include "docker-svc/boxes/box_lifecycle.h"
 #include "docker-svc/boxes/box_record.pb.h"
+#include "docker-svc/boxes/box_steps.h"
 #include "docker-svc/boxes/box_store.h"
 #include "docker-svc/boxes/lease_client.h"
 #include "docker-svc/boxes/mapping_dir.h"
@@ -174,13 +175,7 @@ class BoxManager {
     BoxLifecycle life;
     std::shared_ptr<const box::v1::AppProfile> retired_profile;
   };
-  // What a create has done so far, for its undo.
-  struct CreateProgress {
-    bool recorded = false;
-    bool reserve_attempted = false;
-    bool create_attempted = false;
-    std::string container_id;
-  };
+
   // A SetConfig call under way.
   struct ConfigCall {
     std::string box_id;
@@ -221,16 +216,16 @@ class BoxManager {
   // Runs the create steps of an admitted entry: the box made, or every step undone.
   absl::StatusOr<box::v1::Box> MakeBox(const box::v1::AppProfile& profile,
                                        const std::shared_ptr<Entry>& entry);
+  // Runs `steps` (BoxLifecycle's create steps) one effect at a time, each outside the table's
+  // lock; the box's container and mapping directory are set on its entry as they are known.
   absl::Status RunCreateSteps(const box::v1::AppProfile& profile,
-                              const std::shared_ptr<Entry>& entry,
-                              internal::BoxRecord& record, CreateProgress& progress);
-  absl::Status CreateAndStartContainer(const box::v1::AppProfile& profile,
-                                       const std::shared_ptr<Entry>& entry,
-                                       internal::BoxRecord& record, CreateProgress& progress);
-  absl::Status WriteMappingFiles(const box::v1::AppProfile& profile,
-                                 const std::shared_ptr<Entry>& entry,
-                                 internal::BoxRecord& record);
-  void UndoCreate(const std::string& box_id, const CreateProgress& progress);
+                              const std::shared_ptr<Entry>& entry, CreateSteps& steps);
+  // One create step's I/O, and its answer.
+  CreateStepResult RunCreateStep(CreateStep step, const box::v1::AppProfile& profile,
+                                 const internal::BoxRecord& record);
+  CreateStepResult FindMappingVolume(const std::string& container_id,
+                                     const box::v1::AppProfile& profile);
+  void UndoCreate(const std::string& box_id, const CreateUndo& undo);
   absl::Status WaitUntilReady(const std::string& box_id, const box::v1::AppProfile& profile,
                               box::v1::Box* box);
 
@@ -250,20 +245,17 @@ class BoxManager {
                                                        bool wait_for_create,
                                                        box::v1::Box* before)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The final event's exit code, OOM kill and run time, from Docker or from its events.
-  box::v1::BoxEvent EndEventOf(const Entry& entry, const box::v1::Box& before);
-  // Releases the lease, retrying, then drops the box and publishes KIND_GONE. False when
-  // docker-svc stops first.
-  bool ReleaseUntilDone(const std::string& box_id, const Entry& entry,
-                        const std::string& final_reason, const box::v1::BoxEvent& end);
+  // One teardown step's I/O, and its answer.
+  TeardownStepResult RunTeardownStep(TeardownStep step, const internal::BoxRecord& record,
+                                     std::optional<absl::Duration> stop_grace,
+                                     const TeardownSteps& steps);
+  // Releases the lease, then drops the box and publishes `gone` (KIND_GONE); the allocator's
+  // error, with nothing changed, when the release fails.
+  absl::Status ReleaseAndDrop(const std::string& box_id, const box::v1::BoxEvent& gone);
   void ScheduleTeardown(const std::string& box_id, const std::string& reason,
                         std::optional<absl::Duration> stop_grace);
   // Releases a lease (true), or queues the release for the next tick when the allocator fails.
   bool ReleaseLease(const std::string& box_id);
-  // Removes a container (forced), retrying until it is gone; sets `removed_by_others` when
-  // someone else removed it or was removing it. False when docker-svc stops first.
-  bool RemoveContainerUntilGone(const std::string& box_id, const std::string& container_id,
-                                bool* removed_by_others);
   // Sleeps up to `duration`; false when docker-svc is stopping.
   bool SleepUnlessStopping(absl::Duration duration) ABSL_LOCKS_EXCLUDED(mu_);
 

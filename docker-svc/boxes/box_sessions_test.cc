@@ -277,11 +277,12 @@ TEST_F(BoxSessionsTest, ACallerThatGoesAwayEndsTheWaits) {
   Waiting("w2");
   std::atomic<bool> hung_up{false};
   auto caller_gone = [&hung_up] { return hung_up.load(); };
-  // SetConfig for `box_id` as `user`, whose caller hangs up after 300 ms: CANCELLED, early.
+  // SetConfig for `box_id` as `user`, whose caller hangs up while it waits: CANCELLED, early.
   auto expect_cancelled = [&](const std::string& box_id, const std::string& user) {
     hung_up = false;
+    // Hangs up once the call waits (so the test fails if SetConfig does not wait at all).
     std::thread hang_up([&] {
-      absl::SleepFor(absl::Milliseconds(300));
+      EXPECT_TRUE(manager_->AwaitWaitingCalls(1, absl::Seconds(10)));
       hung_up = true;
     });
     const absl::Time start = absl::Now();
@@ -408,13 +409,14 @@ TEST_F(BoxSessionsTest, WarmPoolKeepsItsBoxesAndRefillsAfterAnAssign) {
   EXPECT_TRUE(assigned.from_pool());
   EXPECT_EQ(eventually(3), 3u);
   EXPECT_THAT(manager_->ListBoxes({}), SizeIs(4));
-  absl::SleepFor(absl::Milliseconds(200));
+  // Two whole passes over the pool with nothing to make.
+  ASSERT_TRUE(pool.AwaitIdlePasses(pool.idle_passes() + 2, absl::Seconds(5)));
   EXPECT_THAT(manager_->ListBoxes({}), SizeIs(4)) << "never beyond its target";
 
   // Draining: the pool's boxes are stopped and not replaced.
   manager_->Drain();
   EXPECT_EQ(eventually(0), 0u);
-  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(pool.AwaitIdlePasses(pool.idle_passes() + 2, absl::Seconds(5)));
   EXPECT_EQ(waiting(), 0u);
   pool.Stop();
 }

@@ -121,108 +121,100 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
                    BeginTeardown(box_id, reason, wait_for_create, &before));
   if (entry == nullptr) return before;  // deferred to its create, or another stop ended it
   internal::BoxRecord record;
+  std::optional<TeardownSteps> steps;
   {
     absl::MutexLock lock(&mu_);
     record = entry->life.record();
+    steps.emplace(entry->life.box(), reason, stop_grace, entry->life.exit_code_seen(),
+                  entry->life.oom_seen());
   }
   spdlog::info("[box {}] ending: {}", box_id, reason);
-  const std::string& container_id = before.container_id();
-  if (stop_grace.has_value()) {
-    absl::Status stopped = docker_->StopContainer(container_id, *stop_grace);
-    if (!stopped.ok() && stopped.code() != absl::StatusCode::kNotFound) {
-      spdlog::warn("[box {}] docker stop: {}; removing it by force", box_id, stopped.ToString());
+  absl::Duration backoff = kFirstRetry;
+  for (std::optional<TeardownStep> step = steps->step(); step.has_value();) {
+    TeardownStepResult result = RunTeardownStep(*step, record, stop_grace, *steps);
+    bool retry = false;
+    std::optional<TeardownStep> next = steps->Advance(result, clock_->Now(), &retry);
+    if (retry) {
+      spdlog::warn("[box {}] {}: {}; retrying in {}", box_id, TeardownStepName(*step),
+                   result.status.ToString(), absl::FormatDuration(backoff));
+      if (!SleepUnlessStopping(backoff)) {
+        return *step == TeardownStep::kRelease
+                   ? absl::UnavailableError(
+                         "docker-svc is shutting down; the restart frees the lease")
+                   : StopLeftToRestart();
+      }
+      backoff = std::min(backoff * 2, kMaxRetry);
+      continue;
     }
+    backoff = kFirstRetry;
+    step = next;
   }
-  BoxEvent end = EndEventOf(*entry, before);
-  std::string final_reason = reason;
-  if (end.oom_killed() && (reason == "died" || reason == "removed")) final_reason = "oom";
-  // The container must be gone before its ports and TTY may go to another box.
-  bool removed_by_others = false;
-  if (!RemoveContainerUntilGone(box_id, container_id, &removed_by_others)) {
-    return StopLeftToRestart();
-  }
-  if (removed_by_others && reason == "died") final_reason = "removed";
-  // The mapping directory went with the container's volumes, or goes now (an old box's is a
-  // directory of boxes_dir).
-  RemoveMappingVolume(box_id, record.mapping_volume());
-  RemoveLegacyMappingDir(box_id, record.mapping_dir());
-  if (absl::Status deleted = store_.Delete(box_id); !deleted.ok()) {
-    spdlog::error("[box {}] {}", box_id, deleted.ToString());
-  }
-  if (!ReleaseUntilDone(box_id, *entry, final_reason, end)) {
-    return absl::UnavailableError("docker-svc is shutting down; the restart frees the lease");
-  }
-  spdlog::info("[box {}] gone: {}, exit code {}{}, ran {}", box_id, final_reason,
-               end.exit_code(), end.oom_killed() ? ", OOM-killed" : "",
-               absl::FormatDuration(absl::Seconds(end.run_time().seconds())));
+  const BoxEvent gone = steps->final_event();
+  spdlog::info("[box {}] gone: {}, exit code {}{}, ran {}", box_id, gone.box().reason(),
+               gone.exit_code(), gone.oom_killed() ? ", OOM-killed" : "",
+               absl::FormatDuration(absl::Seconds(gone.run_time().seconds())));
   return before;
 }
 
-BoxEvent BoxManager::EndEventOf(const Entry& entry, const Box& before) {
-  BoxEvent end;
-  absl::Time started = FromTimestamp(before.started_at());
-  absl::Time finished = clock_->Now();
-  if (absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(before.container_id());
-      info.ok()) {
-    end.set_exit_code(static_cast<int32_t>(info->exit_code));
-    end.set_oom_killed(info->oom_killed);
-    if (info->started_at != absl::InfinitePast()) started = info->started_at;
-    if (info->finished_at != absl::InfinitePast() && !info->running) finished = info->finished_at;
-  } else {
-    absl::MutexLock lock(&mu_);
-    end.set_exit_code(static_cast<int32_t>(entry.life.exit_code_seen().value_or(-1)));
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    if (entry.life.oom_seen()) end.set_oom_killed(true);
-  }
-  *end.mutable_run_time() = TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(std::max(finished - started, absl::ZeroDuration())));
-  return end;
-}
-
-bool BoxManager::ReleaseUntilDone(const std::string& box_id, const Entry& entry,
-                                  const std::string& final_reason, const BoxEvent& end) {
-  // KIND_GONE only once the lease is released (the allocator may be restarting).
-  for (absl::Duration backoff = kFirstRetry;; backoff = std::min(backoff * 2, kMaxRetry)) {
-    {
-      absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
-      absl::Status released = leases_->Release(box_id);
-      if (released.ok()) {
-        absl::MutexLock lock(&mu_);
-        Box box = entry.life.box();
-        box.set_reason(final_reason);
-        boxes_.erase(box_id);
-        detached_reported_.erase(box_id);
-        Publish(BoxEvent::KIND_GONE, box, &end);
-        return true;
+TeardownStepResult BoxManager::RunTeardownStep(TeardownStep step,
+                                               const internal::BoxRecord& record,
+                                               std::optional<absl::Duration> stop_grace,
+                                               const TeardownSteps& steps) {
+  const std::string& box_id = record.box().box_id();
+  const std::string& container_id = record.box().container_id();
+  TeardownStepResult result;
+  switch (step) {
+    case TeardownStep::kStopContainer:
+      result.status = docker_->StopContainer(container_id, stop_grace.value_or(absl::ZeroDuration()));
+      if (!result.status.ok() && !absl::IsNotFound(result.status)) {
+        spdlog::warn("[box {}] docker stop: {}; removing it by force", box_id,
+                     result.status.ToString());
       }
-      spdlog::warn("[box {}] {}; retrying in {}", box_id, released.ToString(),
-                   absl::FormatDuration(backoff));
+      break;
+    case TeardownStep::kInspectEnd: {
+      absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(container_id);
+      result.status = info.status();
+      if (info.ok()) {
+        result.exit_code = info->exit_code;
+        result.oom_killed = info->oom_killed;
+        result.started_at = info->started_at;
+        result.finished_at = info->finished_at;
+        result.running = info->running;
+      }
+      break;
     }
-    if (!SleepUnlessStopping(backoff)) return false;
+    case TeardownStep::kRemoveContainer:
+      // The container must be gone before its ports and TTY may go to another box.
+      result.status = docker_->RemoveContainer(container_id, /*force=*/true,
+                                               /*remove_volumes=*/true);
+      break;
+    case TeardownStep::kRemoveMappingDir:
+      // The mapping directory went with the container's volumes, or goes now (an old box's is
+      // a directory of boxes_dir).
+      RemoveMappingVolume(box_id, record.mapping_volume());
+      RemoveLegacyMappingDir(box_id, record.mapping_dir());
+      break;
+    case TeardownStep::kDeleteRecord:
+      result.status = store_.Delete(box_id);
+      if (!result.status.ok()) spdlog::error("[box {}] {}", box_id, result.status.ToString());
+      break;
+    case TeardownStep::kRelease:
+      result.status = ReleaseAndDrop(box_id, steps.final_event());
+      break;
   }
+  return result;
 }
 
-bool BoxManager::RemoveContainerUntilGone(const std::string& box_id,
-                                          const std::string& container_id,
-                                          bool* removed_by_others) {
-  for (absl::Duration backoff = kFirstRetry;; backoff = std::min(backoff * 2, kMaxRetry)) {
-    absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
-                                                    /*remove_volumes=*/true);
-    if (removed.ok()) return true;
-    if (removed.code() == absl::StatusCode::kNotFound) {
-      *removed_by_others = true;
-      return true;
-    }
-    if (removed.code() == absl::StatusCode::kFailedPrecondition) {
-      *removed_by_others = true;  // "removal already in progress": wait for it to finish
-    } else {
-      spdlog::warn("[box {}] docker rm: {}; retrying in {}", box_id, removed.ToString(),
-                   absl::FormatDuration(backoff));
-    }
-    if (!SleepUnlessStopping(backoff)) return false;
-  }
+absl::Status BoxManager::ReleaseAndDrop(const std::string& box_id, const BoxEvent& gone) {
+  // Under the lifecycle lock, like a create's lease steps: the allocator reconcile sees the
+  // lease and the box go together. KIND_GONE only once the lease is released.
+  absl::ReaderMutexLock lifecycle(&lifecycle_mu_);
+  RETURN_IF_ERROR(leases_->Release(box_id));
+  absl::MutexLock lock(&mu_);
+  boxes_.erase(box_id);
+  detached_reported_.erase(box_id);
+  Publish(BoxEvent::KIND_GONE, gone.box(), &gone);
+  return absl::OkStatus();
 }
 
 bool BoxManager::SleepUnlessStopping(absl::Duration duration) {

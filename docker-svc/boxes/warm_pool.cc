@@ -36,6 +36,17 @@ void WarmPool::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+int64_t WarmPool::idle_passes() const {
+  absl::MutexLock lock(&passes_mu_);
+  return idle_passes_;
+}
+
+bool WarmPool::AwaitIdlePasses(int64_t count, absl::Duration timeout) const {
+  absl::MutexLock lock(&passes_mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(passes_mu_) { return idle_passes_ >= count; };
+  return passes_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 int WarmPool::WaitingBoxes(const std::string& app) const {
   box::v1::ListRequest filter;
   filter.set_state(box::v1::BOX_STATE_WAITING);
@@ -124,6 +135,8 @@ void WarmPool::Loop() {
       manager_->Unwatch(watcher);
       watcher = manager_->Watch();
     }
+    absl::MutexLock lock(&passes_mu_);
+    ++idle_passes_;
   }
   manager_->Unwatch(watcher);
 }

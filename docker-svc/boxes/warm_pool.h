@@ -6,6 +6,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "docker-svc/boxes/box_manager.h"
@@ -45,6 +47,13 @@ class WarmPool {
   // Returns once the keeper has stopped (a create under way finishes first). Idempotent.
   void Stop();
 
+  // How many times the keeper found nothing to make and waited (for a box event or the
+  // recheck). Each such pass judged every app; two more passes with nothing made show that
+  // the pool is at rest. Waits until the count is at least `count`; whether it was within
+  // `timeout`. For tests, which need not sleep to see that nothing happens.
+  int64_t idle_passes() const;
+  bool AwaitIdlePasses(int64_t count, absl::Duration timeout) const;
+
  private:
   struct AppState {
     int target = 0;
@@ -76,6 +85,8 @@ class WarmPool {
   };
   std::map<std::string, Made> made_;  // boxes this pool made and nobody took yet; the keeper's
   std::atomic<bool> stopping_{false};
+  mutable absl::Mutex passes_mu_;
+  int64_t idle_passes_ ABSL_GUARDED_BY(passes_mu_) = 0;
   std::thread thread_;
 };
 

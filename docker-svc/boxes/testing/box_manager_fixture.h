@@ -210,18 +210,30 @@ config_timeout_seconds: 60
 stop_grace_seconds: 1
 )pb";
 
-// Waits until `docker` has been called for `operation` (FakeDockerClient::calls() names);
-// false after `timeout`.
-inline bool AwaitCall(const FakeDockerClient& docker, const std::string& operation,
-                      absl::Duration timeout) {
+// How many times `docker` has been called for `operation` (FakeDockerClient::calls() names).
+inline int CallsTo(const FakeDockerClient& docker, const std::string& operation) {
+  int count = 0;
+  for (const std::string& call : docker.calls()) {
+    if (call == operation || absl::StartsWith(call, operation + " ")) ++count;
+  }
+  return count;
+}
+
+// Waits until `docker` has been called for `operation` at least `count` times; false after
+// `timeout`.
+inline bool AwaitCalls(const FakeDockerClient& docker, const std::string& operation, int count,
+                       absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    for (const std::string& call : docker.calls()) {
-      if (call == operation || absl::StartsWith(call, operation + " ")) return true;
-    }
+  while (CallsTo(docker, operation) < count) {
+    if (absl::Now() >= deadline) return false;
     absl::SleepFor(absl::Milliseconds(5));
   }
-  return false;
+  return true;
+}
+
+inline bool AwaitCall(const FakeDockerClient& docker, const std::string& operation,
+                      absl::Duration timeout) {
+  return AwaitCalls(docker, operation, 1, timeout);
 }
 
 class BoxManagerFixture : public ::testing::Test {
