@@ -8,6 +8,9 @@ find_package(SQLite3 REQUIRED)
 find_package(CURL REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# Every daemon's Prometheus metrics: the registry and text format (core), the HTTP exposer
+# of --metrics_listen (pull).
+find_package(prometheus-cpp CONFIG REQUIRED)
 # gateway: TLS, the HTTP server (Boost.Beast/Asio, header-only). It verifies JWTs itself
 # (OpenSSL).
 find_package(OpenSSL REQUIRED)

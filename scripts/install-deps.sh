@@ -8,9 +8,11 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc grpc-proto libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libsystemd-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libgtest-dev libgmock-dev
+  prometheus-cpp-dev  # every daemon's metrics (registry, text format, HTTP exposer)
   libssl-dev libboost1.74-dev zlib1g-dev openssl curl wrk nghttp2-client
   libjwt-dev  # only the gateway's tests and bench/gateway_load (they mint tokens with it)
   docker.io busybox-static
+  prometheus  # promtool, which checks the daemons' metrics in the tests
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
   libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
