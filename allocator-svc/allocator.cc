@@ -383,6 +383,14 @@ absl::StatusOr<v1::ListResponse> Allocator::List(const v1::ListRequest& request)
   return response;
 }
 
+LeaseCounts Allocator::CountLeases() const {
+  LeaseCounts counts;
+  for (const auto& [box_id, record] : leases_) {
+    ++(record.lease.state() == v1::LEASE_STATE_BOUND ? counts.bound : counts.reserved);
+  }
+  return counts;
+}
+
 v1::CapacityResponse Allocator::Capacity() const {
   auto fill = [](uint32_t total, uint32_t used, v1::ResourceUsage* usage) {
     usage->set_total(total);

@@ -32,6 +32,12 @@ struct AllocatorConfig {
   absl::Duration reserve_grace = absl::Seconds(120);
 };
 
+// How many leases are in each state.
+struct LeaseCounts {
+  uint32_t reserved = 0;
+  uint32_t bound = 0;
+};
+
 // The host's leases and the resource pools behind them: the allocator's logic, with no I/O of
 // its own (a Reserve asks the HostPortProbe it is given whether a host port is free, which
 // MakeBindingHostPortProbe answers with a bind()).
@@ -72,6 +78,8 @@ class Allocator {
   std::vector<std::string> ReclaimExpired(std::vector<Mutation>* changes);
 
   size_t lease_count() const { return leases_.size(); }
+  // How many leases are reserved and bound.
+  LeaseCounts CountLeases() const;
 
  private:
   Allocator(const AllocatorConfig& config, const common::Clock* clock, HostPortProbe* probe);

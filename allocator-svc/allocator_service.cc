@@ -23,9 +23,9 @@ constexpr absl::Duration kResyncWait = absl::Seconds(5);
 
 }  // namespace
 
-AllocatorService::AllocatorService(std::unique_ptr<Allocator> allocator,
-                                   GroupCommitter* committer)
-    : allocator_(std::move(allocator)), committer_(committer) {}
+AllocatorService::AllocatorService(std::unique_ptr<Allocator> allocator, GroupCommitter* committer,
+                                   AllocatorMetrics* metrics)
+    : allocator_(std::move(allocator)), committer_(committer), metrics_(metrics) {}
 
 AllocatorService::~AllocatorService() {
   {
@@ -65,8 +65,26 @@ absl::Status AllocatorService::Resync(const StoredState& durable) {
   return absl::OkStatus();
 }
 
+void AllocatorService::UpdateHoldings() {
+  if (metrics_ == nullptr) return;
+  v1::CapacityResponse capacity;
+  LeaseCounts leases;
+  {
+    absl::MutexLock lock(&mu_);
+    capacity = allocator_->Capacity();
+    leases = allocator_->CountLeases();
+  }
+  metrics_->SetHoldings(capacity, leases);
+}
+
+void AllocatorService::Finish(grpc::ServerUnaryReactor* reactor, Method method,
+                              const absl::Status& status) {
+  if (metrics_ != nullptr) metrics_->Answered(method, status.code());
+  reactor->Finish(common::ToGrpcStatus(status));
+}
+
 grpc::ServerUnaryReactor* AllocatorService::Run(
-    grpc::CallbackServerContext* context, Access access,
+    grpc::CallbackServerContext* context, Method method, Access access,
     const std::function<absl::Status(Allocator&, std::vector<Mutation>*)>& operation) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status;
@@ -85,84 +103,93 @@ grpc::ServerUnaryReactor* AllocatorService::Run(
     std::vector<Mutation> changes;
     if (status.ok()) status = operation(*allocator_, &changes);
     if (status.ok()) {
-      committer_->Submit(std::move(changes), [reactor](absl::Status durable) {
-        reactor->Finish(common::ToGrpcStatus(durable));
+      committer_->Submit(std::move(changes), [this, reactor, method](absl::Status durable) {
+        Finish(reactor, method, durable);
       });
       return reactor;
     }
   }
-  reactor->Finish(common::ToGrpcStatus(status));
+  Finish(reactor, method, status);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Reserve(grpc::CallbackServerContext* context,
                                                     const v1::ReserveRequest* request,
                                                     v1::ReserveResponse* response) {
-  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
-    return Fill(allocator.Reserve(*request, changes), response);
-  });
+  return Run(context, Method::kReserve, Access::kWrite,
+             [&](Allocator& allocator, std::vector<Mutation>* changes) {
+               return Fill(allocator.Reserve(*request, changes), response);
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Bind(grpc::CallbackServerContext* context,
                                                  const v1::BindRequest* request,
                                                  v1::BindResponse* response) {
-  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
-    return Fill(allocator.Bind(*request, changes), response);
-  });
+  return Run(context, Method::kBind, Access::kWrite,
+             [&](Allocator& allocator, std::vector<Mutation>* changes) {
+               return Fill(allocator.Bind(*request, changes), response);
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Release(grpc::CallbackServerContext* context,
                                                     const v1::ReleaseRequest* request,
                                                     v1::ReleaseResponse* response) {
-  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
-    return Fill(allocator.Release(*request, changes), response);
-  });
+  return Run(context, Method::kRelease, Access::kWrite,
+             [&](Allocator& allocator, std::vector<Mutation>* changes) {
+               return Fill(allocator.Release(*request, changes), response);
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Get(grpc::CallbackServerContext* context,
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
-  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
-    return Fill(allocator.Get(*request), response);
-  });
+  return Run(context, Method::kGet, Access::kRead,
+             [&](Allocator& allocator, std::vector<Mutation>*) {
+               return Fill(allocator.Get(*request), response);
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::List(grpc::CallbackServerContext* context,
                                                  const v1::ListRequest* request,
                                                  v1::ListResponse* response) {
-  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
-    return Fill(allocator.List(*request), response);
-  });
+  return Run(context, Method::kList, Access::kRead,
+             [&](Allocator& allocator, std::vector<Mutation>*) {
+               return Fill(allocator.List(*request), response);
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Capacity(grpc::CallbackServerContext* context,
                                                      const v1::CapacityRequest* request,
                                                      v1::CapacityResponse* response) {
-  return Run(context, Access::kRead, [&](Allocator& allocator, std::vector<Mutation>*) {
-    *response = allocator.Capacity();
-    return absl::OkStatus();
-  });
+  return Run(context, Method::kCapacity, Access::kRead,
+             [&](Allocator& allocator, std::vector<Mutation>*) {
+               *response = allocator.Capacity();
+               return absl::OkStatus();
+             });
 }
 
 grpc::ServerUnaryReactor* AllocatorService::Reconcile(grpc::CallbackServerContext* context,
                                                       const v1::ReconcileRequest* request,
                                                       v1::ReconcileResponse* response) {
-  return Run(context, Access::kWrite, [&](Allocator& allocator, std::vector<Mutation>* changes) {
-    absl::Status status = Fill(allocator.Reconcile(*request, changes), response);
-    if (status.ok()) {
-      // docker-svc reconciles every resync: only one that changed something is news.
-      const bool changed = !changes->empty() || response->conflicts_size() > 0;
-      spdlog::log(changed ? spdlog::level::info : spdlog::level::debug,
-                   "reconcile of {} live boxes: released [{}], leased [{}], bound [{}], {} conflicts",
-                   request->live_boxes_size(), absl::StrJoin(response->released(), ", "),
-                   absl::StrJoin(response->leased(), ", "), absl::StrJoin(response->bound(), ", "),
-                   response->conflicts_size());
-      for (const v1::ReconcileConflict& conflict : response->conflicts()) {
-        spdlog::warn("reconcile conflict for box {}: {}", conflict.box_id(), conflict.reason());
-      }
-    }
-    return status;
-  });
+  return Run(
+      context, Method::kReconcile, Access::kWrite,
+      [&](Allocator& allocator, std::vector<Mutation>* changes) {
+        absl::Status status = Fill(allocator.Reconcile(*request, changes), response);
+        if (status.ok()) {
+          // docker-svc reconciles every resync: only one that changed something is news.
+          const bool changed = !changes->empty() || response->conflicts_size() > 0;
+          spdlog::log(
+              changed ? spdlog::level::info : spdlog::level::debug,
+              "reconcile of {} live boxes: released [{}], leased [{}], bound [{}], {} conflicts",
+              request->live_boxes_size(), absl::StrJoin(response->released(), ", "),
+              absl::StrJoin(response->leased(), ", "), absl::StrJoin(response->bound(), ", "),
+              response->conflicts_size());
+          for (const v1::ReconcileConflict& conflict : response->conflicts()) {
+            spdlog::warn("reconcile conflict for box {}: {}", conflict.box_id(), conflict.reason());
+          }
+        }
+        return status;
+      });
 }
 
 }  // namespace berth::allocator

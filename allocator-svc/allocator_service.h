@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "allocator-svc/allocator.h"
+#include "allocator-svc/allocator_metrics.h"
 #include "allocator-svc/group_commit.h"
 #include "berth/allocator/v1/allocator.grpc.pb.h"
 
@@ -24,9 +25,13 @@ namespace berth::allocator {
 // refused with RESOURCE_EXHAUSTED before they touch memory - also one that would change
 // nothing - and Get, List and Capacity answer from memory, which then equals the durable
 // state. Thread-safe.
+//
+// Every answer is counted in `metrics` (when given) by method and code.
 class AllocatorService final : public v1::Allocator::CallbackService {
  public:
-  AllocatorService(std::unique_ptr<Allocator> allocator, GroupCommitter* committer);
+  // `metrics` may be null (nothing is counted); else it must outlive the service.
+  AllocatorService(std::unique_ptr<Allocator> allocator, GroupCommitter* committer,
+                   AllocatorMetrics* metrics = nullptr);
   ~AllocatorService() override;
 
   // Reclaims expired reservations every `period` on a thread of its own until destruction.
@@ -35,6 +40,10 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   // The committer's resync (FullDiskOptions::resync): replaces the allocator
   // with one holding `durable`, dropping every change that did not become durable.
   absl::Status Resync(const StoredState& durable);
+
+  // Sets the metrics' pool and lease gauges from what the allocator holds now (a scrape
+  // hook: it takes the allocator's lock for the microseconds the counting takes).
+  void UpdateHoldings();
 
   grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* context,
                                     const v1::ReserveRequest* request,
@@ -63,13 +72,16 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   // finishes the call once they are durable, else finishes with the error. A kWrite operation
   // is refused without running while the committer refuses changes.
   grpc::ServerUnaryReactor* Run(
-      grpc::CallbackServerContext* context, Access access,
+      grpc::CallbackServerContext* context, Method method, Access access,
       const std::function<absl::Status(Allocator&, std::vector<Mutation>*)>& operation);
+  // Finishes the call with `status`, counted.
+  void Finish(grpc::ServerUnaryReactor* reactor, Method method, const absl::Status& status);
   void ReclaimLoop(absl::Duration period);
 
   absl::Mutex mu_;
   std::unique_ptr<Allocator> allocator_ ABSL_GUARDED_BY(mu_);
   GroupCommitter* const committer_;
+  AllocatorMetrics* const metrics_;
 
   absl::Mutex reclaimer_mu_;
   bool stopping_ ABSL_GUARDED_BY(reclaimer_mu_) = false;

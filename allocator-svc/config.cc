@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"
 #include "common/value_parsing.h"
@@ -67,6 +68,8 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   }
   config.shutdown_grace = flags.shutdown_grace;
   config.socket_group = flags.socket_group;
+  RETURN_IF_ERROR(common::ValidateMetricsListen(flags.metrics_listen));
+  config.metrics_listen = flags.metrics_listen;
   return config;
 }
 

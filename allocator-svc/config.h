@@ -25,6 +25,8 @@ struct FlagValues {
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string dev_dir = "/dev";
   std::string socket_group;
+  // "IPV4:PORT" to serve Prometheus metrics on; empty: not served.
+  std::string metrics_listen;
 };
 
 struct Config {
@@ -34,6 +36,8 @@ struct Config {
   absl::Duration shutdown_grace;
   // The group that may connect to the socket; empty: the process's own.
   std::string socket_group;
+  // Where GET /metrics is served over HTTP (common::ValidateMetricsListen); empty: nowhere.
+  std::string metrics_listen;
 };
 
 // Validates flag values into a Config; INVALID_ARGUMENT names the flag.

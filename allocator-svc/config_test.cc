@@ -28,6 +28,19 @@ TEST(ConfigTest, DefaultsMatchTheDesign) {
   EXPECT_EQ(config.allocator.boxes_per_gpu, 3);
   EXPECT_TRUE(config.allocator.gpus.empty());
   EXPECT_EQ(config.allocator.reserve_grace, absl::Seconds(120));
+  EXPECT_EQ(config.metrics_listen, "");  // Metrics are not served.
+}
+
+TEST(ConfigTest, MetricsListenIsAnIpv4AddressAndPort) {
+  TempDir dev;
+  FlagValues flags;
+  flags.dev_dir = dev.path();
+  flags.metrics_listen = "127.0.0.1:9741";
+  ASSERT_OK_AND_ASSIGN(Config config, BuildConfig(flags));
+  EXPECT_EQ(config.metrics_listen, "127.0.0.1:9741");
+  flags.metrics_listen = "localhost";
+  EXPECT_THAT(BuildConfig(flags),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--metrics_listen")));
 }
 
 TEST(ConfigTest, GpusAreDetectedFromDeviceNodes) {

@@ -10,11 +10,12 @@ namespace berth::allocator {
 
 GroupCommitter::GroupCommitter(LeaseStore* store, const common::Clock* clock,
                                std::function<void(const absl::Status&)> on_store_failure,
-                               FullDiskOptions full_disk)
+                               FullDiskOptions full_disk, CommitObserver on_commit)
     : store_(store),
       clock_(clock),
       on_store_failure_(std::move(on_store_failure)),
       full_disk_(std::move(full_disk)),
+      on_commit_(std::move(on_commit)),
       thread_([this] { Loop(); }) {}
 
 GroupCommitter::~GroupCommitter() { Stop(); }
@@ -144,7 +145,9 @@ void GroupCommitter::Loop() {
       std::vector<const Mutation*> mutations;
       mutations.reserve(batch.mutations.size());
       for (const Mutation& mutation : batch.mutations) mutations.push_back(&mutation);
+      const absl::Time began = clock_->Now();
       status = store_->Apply(mutations);
+      if (on_commit_) on_commit_(mutations.size(), clock_->Now() - began);
     }
     bool first_failure = false;
     bool resync_now = false;

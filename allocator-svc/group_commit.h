@@ -60,10 +60,14 @@ struct FullDiskOptions {
 class GroupCommitter {
  public:
   using Done = std::function<void(absl::Status)>;
+  // Told of every write of a batch of changes to the store, successful or not, on the
+  // committer's thread: how many changes it carried and how long the write (its fsync
+  // included) took by the committer's clock. Must not block.
+  using CommitObserver = std::function<void(size_t changes, absl::Duration took)>;
 
   GroupCommitter(LeaseStore* store, const common::Clock* clock,
                  std::function<void(const absl::Status&)> on_store_failure,
-                 FullDiskOptions full_disk = {});
+                 FullDiskOptions full_disk = {}, CommitObserver on_commit = nullptr);
   // Stops (see Stop()).
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -130,6 +134,7 @@ class GroupCommitter {
   const common::Clock* const clock_;
   const std::function<void(const absl::Status&)> on_store_failure_;
   const FullDiskOptions full_disk_;
+  const CommitObserver on_commit_;
 
   mutable absl::Mutex mu_;
   Batch pending_ ABSL_GUARDED_BY(mu_);

@@ -108,6 +108,30 @@ TEST_F(GroupCommitTest, EmptySubmissionWaitsForEverythingBeforeIt) {
   EXPECT_EQ(state.leases.size(), 1u);
 }
 
+TEST_F(GroupCommitTest, TellsTheObserverOfEveryWriteWithItsChanges) {
+  absl::Mutex mu;
+  std::vector<size_t> writes;
+  GroupCommitter committer(
+      store_.get(), &clock_, [](const absl::Status&) {}, {},
+      [&](size_t changes, absl::Duration took) {
+        EXPECT_GE(took, absl::ZeroDuration());
+        absl::MutexLock lock(&mu);
+        writes.push_back(changes);
+      });
+  absl::Notification durable;
+  committer.Submit({Insert("a", 20000), Insert("b", 20001)}, [&](absl::Status status) {
+    EXPECT_THAT(status, IsOk());
+    durable.Notify();
+  });
+  durable.WaitForNotification();
+  absl::Notification read;
+  committer.Submit({}, [&](absl::Status) { read.Notify(); });  // writes nothing
+  read.WaitForNotification();
+  committer.Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(writes, ElementsAre(2u));
+}
+
 TEST_F(GroupCommitTest, EmptySubmissionWithNothingPendingAnswersAtOnce) {
   GroupCommitter committer(store_.get(), &clock_, [](const absl::Status&) {});
   bool called = false;

@@ -29,6 +29,10 @@ ABSL_FLAG(std::string, socket_group, "",
           "the group whose members may connect to --listen (socket mode 0660); empty: the "
           "daemon's own group");
 
+ABSL_FLAG(std::string, metrics_listen, "",
+          "IPV4:PORT to serve Prometheus metrics on over HTTP (GET /metrics), e.g. "
+          "127.0.0.1:9741; empty: not served");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth allocator-svc: durable leases of host resources");
   absl::ParseCommandLine(argc, argv);
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
   flags.reserve_grace = absl::GetFlag(FLAGS_reserve_grace);
   flags.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   flags.socket_group = absl::GetFlag(FLAGS_socket_group);
+  flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   absl::StatusOr<berth::allocator::Config> config = berth::allocator::BuildConfig(flags);
   if (!config.ok()) {
     spdlog::error("bad flags: {}", config.status().ToString());

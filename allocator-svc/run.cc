@@ -4,11 +4,13 @@
 
 #include <cstdlib>
 
+#include "allocator-svc/allocator_metrics.h"
 #include "allocator-svc/allocator_service.h"
 #include "allocator-svc/group_commit.h"
 #include "allocator-svc/host_ports.h"
 #include "allocator-svc/lease_store.h"
 #include "common/daemon.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -28,7 +30,10 @@ constexpr absl::Duration kFullDiskRetryInterval = absl::Seconds(1);
 
 absl::Status Run(const Config& config) {
   common::PrepareDaemonProcess();
+  common::Metrics metrics;
+  AllocatorMetrics allocator_metrics(metrics.registry());
   ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
+  RETURN_IF_ERROR(metrics.Serve(config.metrics_listen));
   const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(std::unique_ptr<LeaseStore> store, LeaseStore::Open(config.db));
   ASSIGN_OR_RETURN(StoredState stored, store->Load());
@@ -41,8 +46,10 @@ absl::Status Run(const Config& config) {
   std::unique_ptr<HostPortProbe> probe = MakeBindingHostPortProbe();
   ASSIGN_OR_RETURN(std::unique_ptr<Allocator> allocator,
                    Allocator::Create(config.allocator, stored, &clock, probe.get()));
+  const absl::Duration recovery = absl::Now() - start;
+  allocator_metrics.Recovered(recovery);
   spdlog::info("loaded {} leases from {} in {}", allocator->lease_count(), config.db,
-               absl::FormatDuration(absl::Now() - start));
+               absl::FormatDuration(recovery));
 
   // A full state disk is survived (writes refused until space returns, memory put back to the
   // durable state); any other failed write ends the process, and the service manager restarts
@@ -60,9 +67,14 @@ absl::Status Run(const Config& config) {
         spdlog::default_logger()->flush();
         _exit(EXIT_FAILURE);
       },
-      std::move(full_disk));
-  AllocatorService service(std::move(allocator), &committer);
+      std::move(full_disk),
+      [&allocator_metrics](size_t changes, absl::Duration took) {
+        allocator_metrics.Committed(changes, took);
+      });
+  AllocatorService service(std::move(allocator), &committer, &allocator_metrics);
   resync_target = &service;
+  const common::Metrics::ScrapeHook holdings =
+      metrics.OnScrape([&service] { service.UpdateHoldings(); });
   service.StartReclaimer(ReclaimPeriod(config.allocator.reserve_grace));
 
   common::ServeOptions options;
