@@ -48,6 +48,10 @@ ABSL_FLAG(std::string, socket_group, "",
           "the group whose members may connect to --listen (socket mode 0660); empty: the "
           "daemon's own group");
 
+ABSL_FLAG(std::string, metrics_listen, "",
+          "IPV4:PORT to serve Prometheus metrics on over HTTP (GET /metrics), e.g. "
+          "127.0.0.1:9742; empty: not served");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth docker-svc: boxes on the Docker engine");
   absl::ParseCommandLine(argc, argv);
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
   flags.disk_check_interval = absl::GetFlag(FLAGS_disk_check_interval);
   flags.max_watches = absl::GetFlag(FLAGS_max_watches);
   flags.socket_group = absl::GetFlag(FLAGS_socket_group);
+  flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   absl::StatusOr<berth::docker::Config> config = berth::docker::BuildConfig(flags);
   if (!config.ok()) {
     spdlog::error("bad flags: {}", config.status().ToString());

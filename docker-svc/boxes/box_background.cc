@@ -11,6 +11,7 @@
 #include "docker-svc/boxes/box_manager.h"
 #include "docker-svc/boxes/box_spec.h"
 #include "docker-svc/boxes/mapping_dir.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -114,8 +115,11 @@ void BoxManager::MarkReady(const std::string& box_id) {
   absl::MutexLock lock(&mu_);
   auto it = boxes_.find(box_id);
   if (it == boxes_.end()) return;
-  BoxEffects effects = it->second->life.OnReady(clock_->Now());
+  const absl::Time now = clock_->Now();
+  BoxEffects effects = it->second->life.OnReady(now);
   if (effects.empty()) return;
+  const box::v1::Box& box = it->second->life.box();
+  metrics_->Ready(box.app(), now - common::FromTimestamp(box.created_at()));
   spdlog::info("[box {}] ready ({})", box_id,
                box::v1::BoxState_Name(it->second->life.box().state()));
   ApplyEffects(box_id, *it->second, std::move(effects)).IgnoreError();
@@ -139,7 +143,7 @@ void BoxManager::CheckShutdownRequests() {
     auto it = boxes_.find(box_id);
     if (it == boxes_.end()) continue;
     spdlog::info("[box {}] the box asked to be stopped", box_id);
-    RequestEnd(box_id, *it->second, "shutdown requested by the box");
+    RequestEnd(box_id, *it->second, kBoxShutdownReason);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "docker-svc/boxes/box_spec.h"
 #include "docker-svc/boxes/box_steps.h"
 #include "docker-svc/boxes/mapping_dir.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -175,6 +176,7 @@ absl::StatusOr<Box> BoxManager::MakeBox(const box::v1::AppProfile& profile,
     record = entry->life.record();
   }
   const std::string box_id = record.box().box_id();
+  const absl::Time began = clock_->Now();
   CreateSteps steps(std::move(record), &profile);
   absl::Status created;
   {
@@ -194,6 +196,7 @@ absl::StatusOr<Box> BoxManager::MakeBox(const box::v1::AppProfile& profile,
     return created;
   }
   const Box& made = steps.record().box();
+  metrics_->Created(made.app(), clock_->Now() - began);
   spdlog::info("[box {}] created: app {}, container {}, state {}", box_id, made.app(),
                made.container_id().substr(0, 12), box::v1::BoxState_Name(made.state()));
   return made;
@@ -328,7 +331,7 @@ absl::Status BoxManager::WaitUntilReady(const std::string& box_id,
                                            ": the box ended before it was ready (",
                                            box->reason().empty() ? "gone" : box->reason(), ")"));
   }
-  Teardown(box_id, "not ready", absl::Seconds(profile.stop_grace_seconds()),
+  Teardown(box_id, kNotReadyReason, absl::Seconds(profile.stop_grace_seconds()),
            /*wait_for_create=*/true)
       .IgnoreError();
   return absl::DeadlineExceededError(absl::StrCat(

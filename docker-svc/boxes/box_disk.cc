@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "docker-svc/boxes/box_manager.h"
 #include "docker-svc/boxes/box_spec.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -60,7 +61,7 @@ void BoxManager::CheckDiskUse() {
                  "limit of {}: stopping it",
                  *box_id, summary.size_rw, limit);
     // At once, as for an OOM kill: a grace would let it write on.
-    RequestEnd(*box_id, entry, "disk", absl::ZeroDuration());
+    RequestEnd(*box_id, entry, kDiskReason, absl::ZeroDuration());
   }
 }
 

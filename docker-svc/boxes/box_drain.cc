@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "docker-svc/boxes/box_manager.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -39,7 +40,7 @@ box::v1::DrainResponse BoxManager::Drain() {
     draining_ = true;
     for (auto& [box_id, entry] : boxes_) {
       if (!entry->life.Unclaimed()) continue;
-      RequestEnd(box_id, *entry, "draining");
+      RequestEnd(box_id, *entry, kDrainingReason);
       ++stopped;
     }
   }

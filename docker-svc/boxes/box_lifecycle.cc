@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/invariant.h"
 #include "common/proto_time.h"
+#include "docker-svc/boxes/stop_reasons.h"
 
 namespace berth::docker {
 namespace {
@@ -115,7 +116,7 @@ BoxEffects BoxLifecycle::OnCreated(internal::BoxRecord made, bool draining) {
   stage_ = BoxStage::kLive;
   if (draining && box().user_id().empty()) {
     // A WAITING box whose create passed the drain check before the drain began.
-    BoxEffects end = ScheduleEnd("draining", std::nullopt);
+    BoxEffects end = ScheduleEnd(kDrainingReason, std::nullopt);
     effects.insert(effects.end(), end.begin(), end.end());
   }
   return effects;
@@ -129,12 +130,12 @@ BoxEffects BoxLifecycle::OnContainerEnded(const ContainerEnd& end) {
   EndMeaning meaning;
   if (end.action == "oom") {
     oom_seen_ = true;
-    meaning = {"oom", absl::ZeroDuration()};
+    meaning = {kOomReason, absl::ZeroDuration()};
   } else if (end.action == "die") {
     if (end.exit_code.has_value()) exit_code_seen_ = end.exit_code;
-    meaning = {oom_seen_ ? "oom" : "died", std::nullopt};
+    meaning = {oom_seen_ ? kOomReason : kDiedReason, std::nullopt};
   } else if (end.action == "destroy") {
-    meaning = {"removed", std::nullopt};
+    meaning = {kRemovedReason, std::nullopt};
   } else {
     return {};
   }
@@ -188,7 +189,7 @@ std::optional<std::string> BoxLifecycle::TimerEnd(absl::Time now,
                                                   absl::Duration sweep_slack) const {
   const absl::Duration ttl = FromDuration(box().ttl());
   if (ttl > absl::ZeroDuration() && now - FromTimestamp(box().created_at()) >= ttl) {
-    return "ttl";
+    return kTtlReason;
   }
   const absl::Time since = record_.has_state_since() ? FromTimestamp(record_.state_since())
                                                      : FromTimestamp(box().created_at());
@@ -198,11 +199,11 @@ std::optional<std::string> BoxLifecycle::TimerEnd(absl::Time now,
   if (state == box::v1::BOX_STATE_ALLOCATED &&
       (record_.has_assign() || record_.created_by_user()) && record_.config_sha256().empty() &&
       now - since >= absl::Seconds(profile_->config_timeout_seconds())) {
-    return absl::StrCat("no client config within ", profile_->config_timeout_seconds(), "s");
+    return absl::StrCat(kNoConfigReasonPrefix, profile_->config_timeout_seconds(), "s");
   }
   if (state == box::v1::BOX_STATE_CONNECTING &&
       now - since >= absl::Seconds(profile_->readiness_timeout_seconds()) + sweep_slack) {
-    return "not ready after its config";
+    return kNotReadyAfterConfigReason;
   }
   return std::nullopt;
 }
@@ -242,7 +243,7 @@ BoxEffects BoxLifecycle::AbandonClaim(bool box_broke_it) {
   if (stage_ == BoxStage::kClaiming) stage_ = BoxStage::kLive;
   // The box's directory cannot take its files (the box filled it, say): it can serve no
   // session, so it ends.
-  if (box_broke_it) return RequestEnd("its mapping directory cannot be written");
+  if (box_broke_it) return RequestEnd(kBrokenMappingDirReason);
   return {};
 }
 
@@ -305,7 +306,7 @@ BoxEffects BoxLifecycle::FinishConfig(const absl::Status& written, absl::Time no
   if (absl::IsFailedPrecondition(written)) {
     // The box made its directory unwritable (it filled it, say): it can never be configured,
     // and its recorded digest would keep the sweeper from it.
-    return RequestEnd("its mapping directory cannot be written");
+    return RequestEnd(kBrokenMappingDirReason);
   }
   if (!written.ok() || !Live() || box().state() != box::v1::BOX_STATE_ALLOCATED) return {};
   return {CommitEffect(WithState(box().has_ready_at() ? box::v1::BOX_STATE_RUNNING

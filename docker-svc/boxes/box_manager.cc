@@ -51,11 +51,18 @@ BoxManager::BoxManager(const BoxManagerOptions& options, const AppCatalog* catal
                        DockerClient* docker, LeaseClient* leases, const common::Clock* clock,
                        BoxStore store)
     : options_(options),
+      own_registry_(options.metrics == nullptr ? std::make_unique<prometheus::Registry>()
+                                               : nullptr),
+      own_metrics_(own_registry_ != nullptr ? std::make_unique<BoxMetrics>(*own_registry_)
+                                            : nullptr),
+      metrics_(options.metrics != nullptr ? options.metrics : own_metrics_.get()),
       catalog_(catalog),
       docker_(docker),
       leases_(leases),
       clock_(clock),
-      store_(std::move(store)) {}
+      store_(std::move(store)) {
+  metrics_->AddApps(catalog_->names());
+}
 
 BoxManager::~BoxManager() { Shutdown(); }
 
@@ -69,9 +76,11 @@ void BoxManager::Start() {
       docker_, std::move(filters), events_since_,
       DockerEventFeed::Callbacks{[this](const Event& event) { OnDockerEvent(event); },
                                  [this] {
+                                   metrics_->EventStreamReconnected();
                                    absl::MutexLock lock(&mu_);
                                    resync_requested_ = true;
-                                 }});
+                                 },
+                                 [this](bool open) { metrics_->EventStreamUp(open); }});
   event_feed_->Start();
   readiness_thread_ = std::thread([this] { ReadinessLoop(); });
   tick_thread_ = std::thread([this] { TickLoop(); });
@@ -154,6 +163,22 @@ std::shared_ptr<WatchHub::Watcher> BoxManager::Watch() {
 
 void BoxManager::Unwatch(const std::shared_ptr<WatchHub::Watcher>& watcher) {
   hub_.Unsubscribe(watcher);
+}
+
+BoxCensus BoxManager::Census() const {
+  BoxCensus census;
+  absl::MutexLock lock(&mu_);
+  census.draining = draining_;
+  for (const auto& [box_id, entry] : boxes_) {
+    const Box& box = entry->life.box();
+    if (box.state() == box::v1::BOX_STATE_UNSPECIFIED) continue;  // its create runs
+    ++census.boxes[{box.app(), box.state()}];
+    if (entry->life.Listed() && box.state() == box::v1::BOX_STATE_WAITING &&
+        box.user_id().empty()) {
+      ++census.waiting[box.app()];
+    }
+  }
+  return census;
 }
 
 int BoxManager::waiting_calls() const {

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "docker-svc/boxes/app_profiles.h"
 #include "docker-svc/boxes/box_lifecycle.h"
+#include "docker-svc/boxes/box_metrics.h"
 #include "docker-svc/boxes/box_record.pb.h"
 #include "docker-svc/boxes/box_steps.h"
 #include "docker-svc/boxes/box_store.h"
@@ -63,6 +64,9 @@ struct BoxManagerOptions {
   // How often boxes whose app sets disk_limit_bytes have their writable layers measured.
   absl::Duration disk_check_interval = absl::Seconds(10);
   UserLimits user_limits;
+  // Where the boxes' metrics go (it must outlive the manager); null: a registry of the
+  // manager's own, which nobody reads.
+  BoxMetrics* metrics = nullptr;
 };
 
 // Every box on the host, from its create to its end: the lease, the mapping directory, the
@@ -150,6 +154,8 @@ class BoxManager {
   box::v1::DrainResponse Undrain();
   box::v1::DrainState drain_state() const;
   size_t box_count() const;
+  // What the table holds now, for the metrics' gauges.
+  BoxCensus Census() const;
   // The catalog's app names, sorted.
   std::vector<std::string> app_names() const { return catalog_->names(); }
 
@@ -235,9 +241,10 @@ class BoxManager {
   // the allocator failing is retried with backoff until it works (the box stays DYING, its
   // resources held) or docker-svc stops (the restart finishes the job). Returns the box as it
   // was before, or waits for and returns the teardown already under way.
+  // `by_caller`: the reason is a caller's (StopBox), not one of docker-svc's rules.
   absl::StatusOr<box::v1::Box> Teardown(const std::string& box_id, const std::string& reason,
                                         std::optional<absl::Duration> stop_grace,
-                                        bool wait_for_create);
+                                        bool wait_for_create, bool by_caller = false);
   // The entry whose teardown the caller now runs, or null when there is none to run (deferred
   // to its create, or another teardown ended it); *before is the box as it was.
   absl::StatusOr<std::shared_ptr<Entry>> BeginTeardown(const std::string& box_id,
@@ -320,7 +327,8 @@ class BoxManager {
                              std::map<std::string, internal::BoxRecord>& records);
   // Reconciles the allocator's leases with the boxes, retrying until the allocator answers.
   void ReconcileLeasesUntilAnswered();
-  absl::Status ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
+  // How many leases the allocator released, made or bound to agree with the boxes.
+  absl::StatusOr<int> ReconcileLeases() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a container (forced, with its volumes: the mapping directory) and the box's record:
   // what a box that is not adopted at recovery left behind. Its lease goes with the reconcile
   // that follows.
@@ -329,11 +337,13 @@ class BoxManager {
   // directory a restart of the Docker engine unmounted from the host, unless they are RUNNING
   // (their session is made; they run on without it).
   // `running`: (box id, container id, directory) of boxes whose containers run.
-  void EndBoxesWithDetachedDirectories(
+  // How many it ended.
+  int EndBoxesWithDetachedDirectories(
       const std::vector<std::tuple<std::string, std::string, MappingDir>>& running);
   // Removes the mapping volumes of this docker-svc that no container uses (one was removed
   // without its volumes, or Docker kept it).
-  void RemoveUnusedMappingVolumes();
+  // How many it removed.
+  int RemoveUnusedMappingVolumes();
   // Removes, once at start, the directories in boxes_dir of the layout before mapping
   // directories were volumes that no adopted box uses, never following a link.
   void RemoveUnusedLegacyMappingDirs();
@@ -358,6 +368,10 @@ class BoxManager {
                const box::v1::BoxEvent* end = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BoxManagerOptions options_;
+  // options_.metrics, or own_metrics_ (in own_registry_) when it is null.
+  std::unique_ptr<prometheus::Registry> own_registry_;
+  std::unique_ptr<BoxMetrics> own_metrics_;
+  BoxMetrics* const metrics_;
   const AppCatalog* const catalog_;
   DockerClient* const docker_;
   LeaseClient* const leases_;

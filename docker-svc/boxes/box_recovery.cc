@@ -12,6 +12,7 @@
 #include "common/proto_time.h"
 #include "docker-svc/boxes/box_manager.h"
 #include "docker-svc/boxes/box_spec.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -128,7 +129,7 @@ BoxManager::Recovered BoxManager::RecoverContainer(
 
 void BoxManager::ReconcileLeasesUntilAnswered() {
   Retry("recover: reconcile leases with the allocator", [&]() -> absl::StatusOr<bool> {
-    absl::Status reconciled = ReconcileLeases();
+    absl::Status reconciled = ReconcileLeases().status();
     if (absl::IsResourceExhausted(reconciled)) {
       // The allocator answers but takes no changes (its state disk is full): serve, and let
       // the periodic resync reconcile once it does.
@@ -242,18 +243,21 @@ std::string BoxManager::MappingsDirOf(const internal::BoxRecord& record) const {
   return RetiredAppProfile(record.box().app()).mappings_dir();
 }
 
-void BoxManager::RemoveUnusedMappingVolumes() {
+int BoxManager::RemoveUnusedMappingVolumes() {
   absl::StatusOr<std::vector<std::string>> volumes =
       docker_->ListDanglingVolumes({OwnerLabelFilter(options_.boxes_dir)});
   if (!volumes.ok()) spdlog::warn("list unused mapping volumes: {}", volumes.status().ToString());
+  int removed_count = 0;
   for (const std::string& volume : volumes.ok() ? *volumes : std::vector<std::string>()) {
     absl::Status removed = docker_->RemoveVolume(volume);
     if (removed.ok()) {
+      ++removed_count;
       spdlog::info("removed mapping volume {}, which belongs to no box", volume);
     } else {
       spdlog::debug("remove mapping volume {}: {}", volume, removed.ToString());
     }
   }
+  return removed_count;
 }
 
 void BoxManager::RemoveUnusedLegacyMappingDirs() {
@@ -318,9 +322,9 @@ void BoxManager::Resync() {
       if (!entry->life.Live() || StartedAt(box) >= listed_at) continue;
       auto it = by_container.find(box.container_id());
       if (it == by_container.end()) {
-        ended.emplace_back(box_id, "removed");
+        ended.emplace_back(box_id, kRemovedReason);
       } else if (it->second->state != "running") {
-        ended.emplace_back(box_id, "died");
+        ended.emplace_back(box_id, kDiedReason);
       } else if (entry->life.Endable()) {
         running.emplace_back(box_id, box.container_id(), DirOf(entry->life.record()));
       }
@@ -334,9 +338,10 @@ void BoxManager::Resync() {
       leftovers.emplace_back(*box_id, summary.id);
     }
   }
+  int repairs = static_cast<int>(ended.size());
   for (const auto& [box_id, reason] : ended) {
     spdlog::warn("[box {}] resync: its container is {}", box_id,
-                 reason == "removed" ? "gone" : "not running");
+                 reason == kRemovedReason ? "gone" : "not running");
     ScheduleTeardown(box_id, reason, std::nullopt);
   }
   for (const auto& [box_id, container_id] : leftovers) {
@@ -344,18 +349,23 @@ void BoxManager::Resync() {
                  container_id.substr(0, 12));
     absl::Status removed = docker_->RemoveContainer(container_id, /*force=*/true,
                                                     /*remove_volumes=*/true);
-    if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
+    if (removed.ok()) {
+      ++repairs;
+    } else if (removed.code() != absl::StatusCode::kNotFound) {
       spdlog::error("[box {}] docker rm: {}", box_id, removed.ToString());
     }
   }
-  EndBoxesWithDetachedDirectories(running);
-  if (absl::Status reconciled = ReconcileLeases(); !reconciled.ok()) {
-    spdlog::warn("resync: {}", reconciled.ToString());
+  repairs += EndBoxesWithDetachedDirectories(running);
+  if (absl::StatusOr<int> reconciled = ReconcileLeases(); reconciled.ok()) {
+    repairs += *reconciled;
+  } else {
+    spdlog::warn("resync: {}", reconciled.status().ToString());
   }
-  RemoveUnusedMappingVolumes();
+  repairs += RemoveUnusedMappingVolumes();
+  metrics_->Repaired(repairs);
 }
 
-void BoxManager::EndBoxesWithDetachedDirectories(
+int BoxManager::EndBoxesWithDetachedDirectories(
     const std::vector<std::tuple<std::string, std::string, MappingDir>>& running) {
   std::vector<std::string> detached;
   for (const auto& [box_id, container_id, dir] : running) {  // outside the lock
@@ -364,6 +374,7 @@ void BoxManager::EndBoxesWithDetachedDirectories(
     absl::StatusOr<ContainerInfo> info = docker_->InspectContainer(container_id);
     if (info.ok() && info->running) detached.push_back(box_id);
   }
+  int ended = 0;
   absl::MutexLock lock(&mu_);
   for (const std::string& box_id : detached) {
     auto it = boxes_.find(box_id);
@@ -374,7 +385,8 @@ void BoxManager::EndBoxesWithDetachedDirectories(
       spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
                    "Docker engine restarted): ending it",
                    box_id);
-      RequestEnd(box_id, entry, "mapping directory detached by a Docker engine restart");
+      RequestEnd(box_id, entry, kDetachedReason);
+      ++ended;
     } else if (detached_reported_.insert(box_id).second) {
       spdlog::warn("[box {}] its mapping directory is no longer mounted on the host (the "
                    "Docker engine restarted); the box runs on, but a shutdown it writes there "
@@ -382,9 +394,10 @@ void BoxManager::EndBoxesWithDetachedDirectories(
                    box_id);
     }
   }
+  return ended;
 }
 
-absl::Status BoxManager::ReconcileLeases() {
+absl::StatusOr<int> BoxManager::ReconcileLeases() {
   // Exclusive: no create or release is between its lease step and its table update.
   absl::WriterMutexLock lifecycle(&lifecycle_mu_);
   allocator::v1::ReconcileRequest request;
@@ -413,7 +426,7 @@ absl::Status BoxManager::ReconcileLeases() {
   for (const allocator::v1::ReconcileConflict& conflict : response->conflicts()) {
     spdlog::error("[box {}] lease conflict: {}", conflict.box_id(), conflict.reason());
   }
-  return absl::OkStatus();
+  return response->released_size() + response->leased_size() + response->bound_size();
 }
 
 }  // namespace berth::docker

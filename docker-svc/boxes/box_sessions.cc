@@ -12,6 +12,7 @@
 #include "docker-svc/boxes/box_spec.h"
 #include "docker-svc/boxes/client_config.h"
 #include "docker-svc/boxes/mapping_dir.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -201,6 +202,7 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignClaimed(
   box::v1::AssignResponse response;
   *response.mutable_box() = claimed->life.box();
   response.set_from_pool(true);
+  metrics_->Assigned(request.app(), /*from_pool=*/true);
   spdlog::info("[box {}] assigned to user {} (session {}) from the warm pool", box_id,
                request.user_id(), request.session_id());
   return response;
@@ -230,6 +232,7 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignCold(box::v1::AssignRe
   }
   response.set_from_pool(false);
   if (created.created()) {
+    metrics_->Assigned(request.app(), /*from_pool=*/false);
     spdlog::info("[box {}] created for user {} (session {}): no WAITING box of app {}",
                  request.box_id(), request.user_id(), request.session_id(), request.app());
   }
@@ -365,7 +368,7 @@ absl::StatusOr<box::v1::SetConfigResponse> BoxManager::AwaitRunning(const Config
     return absl::AbortedError(absl::StrCat("box ", box_id, " ended before it was ready (",
                                            box.reason().empty() ? "gone" : box.reason(), ")"));
   }
-  RequestEnd(box_id, *call.entry, "not ready after its config");
+  RequestEnd(box_id, *call.entry, kNotReadyAfterConfigReason);
   return absl::DeadlineExceededError(absl::StrCat(
       "box ", box_id, " did not write ", profile.readiness_marker(), " within ",
       absl::FormatDuration(timeout), " of its config; it is being stopped"));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "docker-svc/boxes/box_lifecycle.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace berth::docker {
@@ -191,8 +192,10 @@ std::optional<TeardownStep> TeardownSteps::Advance(const TeardownStepResult& res
 box::v1::BoxEvent TeardownSteps::final_event() const {
   box::v1::BoxEvent event = end_;
   std::string reason = reason_;
-  if (end_.oom_killed() && (reason_ == "died" || reason_ == "removed")) reason = "oom";
-  if (removed_by_others_ && reason_ == "died") reason = "removed";
+  if (end_.oom_killed() && (reason_ == kDiedReason || reason_ == kRemovedReason)) {
+    reason = kOomReason;
+  }
+  if (removed_by_others_ && reason_ == kDiedReason) reason = kRemovedReason;
   *event.mutable_box() = box_;
   event.mutable_box()->set_reason(reason);
   return event;

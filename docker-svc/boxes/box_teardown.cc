@@ -8,6 +8,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "docker-svc/boxes/box_manager.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -57,7 +58,8 @@ absl::StatusOr<Box> BoxManager::StopBox(const std::string& box_id, const std::st
     if (it == boxes_.end()) return absl::NotFoundError(absl::StrCat("no box ", box_id));
     grace = absl::Seconds(it->second->life.profile().stop_grace_seconds());
   }
-  return Teardown(box_id, reason.empty() ? "stopped" : reason, grace, /*wait_for_create=*/true);
+  return Teardown(box_id, reason.empty() ? kStoppedReason : reason, grace, /*wait_for_create=*/true,
+                  /*by_caller=*/true);
 }
 
 void BoxManager::ScheduleTeardown(const std::string& box_id, const std::string& reason,
@@ -115,11 +117,13 @@ absl::StatusOr<std::shared_ptr<BoxManager::Entry>> BoxManager::BeginTeardown(
 
 absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::string& reason,
                                          std::optional<absl::Duration> stop_grace,
-                                         bool wait_for_create) {
+                                         bool wait_for_create, bool by_caller) {
   Box before;
   ASSIGN_OR_RETURN(std::shared_ptr<Entry> entry,
                    BeginTeardown(box_id, reason, wait_for_create, &before));
   if (entry == nullptr) return before;  // deferred to its create, or another stop ended it
+  const absl::Time began = clock_->Now();
+  metrics_->StopBegan(before.app(), StopReasonLabel(reason, by_caller));
   internal::BoxRecord record;
   std::optional<TeardownSteps> steps;
   {
@@ -149,6 +153,7 @@ absl::StatusOr<Box> BoxManager::Teardown(const std::string& box_id, const std::s
     backoff = kFirstRetry;
     step = next;
   }
+  metrics_->Stopped(before.app(), clock_->Now() - began);
   const BoxEvent gone = steps->final_event();
   spdlog::info("[box {}] gone: {}, exit code {}{}, ran {}", box_id, gone.box().reason(),
                gone.exit_code(), gone.oom_killed() ? ", OOM-killed" : "",

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "docker-svc/boxes/stop_reasons.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::docker {
@@ -106,7 +107,7 @@ void WarmPool::OnEvent(const box::v1::BoxEvent& event) {
   // Only a box that ended by itself tells of a broken app, not one stopped by a drain or a
   // caller.
   const std::string& reason = event.box().reason();
-  const bool by_itself = reason == "died" || reason == "oom" || reason == "removed";
+  const bool by_itself = reason == kDiedReason || reason == kOomReason || reason == kRemovedReason;
   if (by_itself && clock_->Now() - made.at < options_.early_death) {
     Failed(apps_[made.app], made.app,
            absl::StrCat("box ", event.box().box_id(), " ended unused after ",

@@ -57,6 +57,7 @@ void DockerEventFeed::Run() {
                    absl::FormatTime(since_));
       if (callbacks_.on_reconnect) callbacks_.on_reconnect();
     }
+    if (callbacks_.on_stream) callbacks_.on_stream(true);
     absl::Status streamed = docker_->StreamEvents(
         filters_, since_,
         [this, &backoff](const Event& event) {
@@ -68,6 +69,7 @@ void DockerEventFeed::Run() {
           return true;
         },
         cancel_);
+    if (callbacks_.on_stream) callbacks_.on_stream(false);
     if (cancel_.IsCancelled()) return;
     spdlog::warn("docker event stream ended: {}", streamed.ok() ? "closed by the engine"
                                                                : streamed.ToString());

@@ -21,6 +21,8 @@ class DockerEventFeed {
     // Called on the feed's thread, in order; must not block for long.
     std::function<void(const Event&)> on_event;
     std::function<void()> on_reconnect;
+    // Told true as the feed opens the stream and false once it broke (optional).
+    std::function<void(bool open)> on_stream;
   };
 
   DockerEventFeed(DockerClient* docker, EventFilters filters, absl::Time since,

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"
 
@@ -97,6 +98,8 @@ absl::StatusOr<Config> BuildConfig(const FlagValues& flags) {
   config.disk_check_interval = flags.disk_check_interval;
   config.max_watches = flags.max_watches;
   config.socket_group = flags.socket_group;
+  RETURN_IF_ERROR(common::ValidateMetricsListen(flags.metrics_listen));
+  config.metrics_listen = flags.metrics_listen;
   return config;
 }
 

@@ -29,6 +29,8 @@ struct FlagValues {
   absl::Duration disk_check_interval = absl::Seconds(10);
   int max_watches = 256;
   std::string socket_group;
+  // "IPV4:PORT" to serve Prometheus metrics on; empty: not served.
+  std::string metrics_listen;
 };
 
 struct Config {
@@ -54,6 +56,8 @@ struct Config {
   int max_watches;
   // The group that may connect to the socket; empty: the process's own.
   std::string socket_group;
+  // Where GET /metrics is served over HTTP (common::ValidateMetricsListen); empty: nowhere.
+  std::string metrics_listen;
 };
 
 // Validates flag values into a Config; INVALID_ARGUMENT names the flag.

@@ -9,11 +9,14 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/daemon.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "docker-svc/boxes/app_profiles.h"
 #include "docker-svc/boxes/box_manager.h"
+#include "docker-svc/boxes/box_metrics.h"
 #include "docker-svc/boxes/warm_pool.h"
 #include "docker-svc/engine/curl_docker_client.h"
+#include "docker-svc/engine/observed_docker_client.h"
 #include "docker-svc/service/boxes_service.h"
 #include "docker-svc/service/grpc_lease_client.h"
 #include "spdlog/spdlog.h"
@@ -72,22 +75,32 @@ absl::StatusOr<std::map<std::string, int>> WarmPoolSizes(const AppCatalog& catal
 
 absl::Status Run(const Config& config) {
   common::PrepareDaemonProcess();
+  common::Metrics metrics;
+  BoxMetrics box_metrics(metrics.registry());
   ASSIGN_OR_RETURN(common::UnixSocketClaim claim, common::UnixSocketClaim::Claim(config.listen));
+  RETURN_IF_ERROR(metrics.Serve(config.metrics_listen));
   ASSIGN_OR_RETURN(AppCatalog catalog, LoadAppProfiles(config.apps_dir));
   spdlog::info("serving {} apps from {}: {}", catalog.size(), config.apps_dir,
                absl::StrJoin(catalog.names(), ", "));
-  ASSIGN_OR_RETURN(std::unique_ptr<DockerClient> docker, ConnectDocker(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<DockerClient> engine, ConnectDocker(config));
+  ObservedDockerClient docker(engine.get(), [&box_metrics](const char* operation) {
+    box_metrics.DockerApiFailed(operation);
+  });
 
   std::unique_ptr<LeaseClient> leases =
       MakeGrpcLeaseClient(config.allocator, config.allocator_timeout);
   common::SystemClock clock;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<BoxManager> manager,
-      BoxManager::Create(ManagerOptions(config), &catalog, docker.get(), leases.get(), &clock));
+  BoxManagerOptions options = ManagerOptions(config);
+  options.metrics = &box_metrics;
+  ASSIGN_OR_RETURN(std::unique_ptr<BoxManager> manager,
+                   BoxManager::Create(options, &catalog, &docker, leases.get(), &clock));
+  const common::Metrics::ScrapeHook census =
+      metrics.OnScrape([&box_metrics, &manager] { box_metrics.SetCensus(manager->Census()); });
   RETURN_IF_ERROR(manager->Recover());
   manager->Start();
   absl::StatusOr<std::map<std::string, int>> pools = WarmPoolSizes(catalog, config);
   if (!pools.ok()) return pools.status();
+  for (const auto& [app, size] : *pools) box_metrics.SetWarmPoolTarget(app, size);
   WarmPool warm_pool(manager.get(), *std::move(pools));
   warm_pool.Start();
 

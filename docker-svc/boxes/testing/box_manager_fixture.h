@@ -15,10 +15,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "docker-svc/boxes/app_profiles.h"
 #include "docker-svc/boxes/box_manager.h"
+#include "docker-svc/boxes/box_metrics.h"
 #include "docker-svc/boxes/box_spec.h"
 #include "docker-svc/engine/testing/fake_docker_client.h"
 #include "gmock/gmock.h"
@@ -252,6 +254,7 @@ class BoxManagerFixture : public ::testing::Test {
     options.user_limits.max_boxes_per_user = 2;
     options.user_limits.default_ttl = absl::Minutes(30);
     options.user_limits.max_ttl = absl::Hours(2);
+    options.metrics = &box_metrics_;
     ASSERT_OK_AND_ASSIGN(manager_,
                          BoxManager::Create(options, &catalog_, &docker_, &leases_, &clock_));
   }
@@ -294,6 +297,10 @@ class BoxManagerFixture : public ::testing::Test {
   FakeDockerClient docker_;
   FakeLeaseClient leases_;
   common::SystemClock clock_;
+  // The manager's metrics; metrics_.Serialize() shows them (after SetCensus for the gauges of
+  // the box table).
+  common::Metrics metrics_;
+  BoxMetrics box_metrics_{metrics_.registry()};
   std::unique_ptr<BoxManager> manager_;
 };
 
