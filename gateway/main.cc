@@ -56,6 +56,9 @@ ABSL_FLAG(absl::Duration, max_stream_lifetime, absl::Hours(24),
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM, how long requests already received may take to be answered");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "IPV4:PORT to serve Prometheus metrics on over plain HTTP (GET /metrics), e.g. "
+          "127.0.0.1:9743, besides /metrics on the HTTPS port; empty: only there");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Berth gateway: HTTPS/JSON in front of docker-svc");
@@ -100,6 +103,7 @@ int main(int argc, char** argv) {
   config.stream_write_timeout = absl::GetFlag(FLAGS_stream_write_timeout);
   config.max_stream_lifetime = absl::GetFlag(FLAGS_max_stream_lifetime);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (absl::Status status = berth::gateway::RunGateway(config); !status.ok()) {
     spdlog::error("gateway: {}", status.ToString());
     return EXIT_FAILURE;

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -58,8 +59,14 @@ struct EcdsaSigFree {
   void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
 };
 
-absl::Status Unauthenticated(absl::string_view reason) {
-  return absl::UnauthenticatedError(reason);
+// Where a refusal carries its AuthFailureReason().
+constexpr char kFailurePayload[] = "berth/auth_failure";
+
+// A refused token: UNAUTHENTICATED saying `message`, carrying `reason` (AuthFailureReason()).
+absl::Status Unauthenticated(absl::string_view reason, absl::string_view message) {
+  absl::Status status = absl::UnauthenticatedError(message);
+  status.SetPayload(kFailurePayload, absl::Cord(reason));
+  return status;
 }
 
 // The last OpenSSL error of this thread as text (and the queue cleared), for Create's messages.
@@ -89,7 +96,7 @@ absl::StatusOr<Message> DecodeJsonSegment(absl::string_view segment, absl::strin
   options.ignore_unknown_fields = true;
   if (!IsBase64Url(segment) || !absl::WebSafeBase64Unescape(segment, &json) ||
       !google::protobuf::util::JsonStringToMessage(json, &message, options).ok()) {
-    return Unauthenticated(absl::StrCat("malformed token ", what));
+    return Unauthenticated("malformed", absl::StrCat("malformed token ", what));
   }
   return message;
 }
@@ -97,7 +104,7 @@ absl::StatusOr<Message> DecodeJsonSegment(absl::string_view segment, absl::strin
 // A NumericDate claim (seconds since the epoch, possibly fractional) as a time.
 absl::StatusOr<absl::Time> NumericDate(const Value& value, absl::string_view name) {
   if (value.kind_case() != Value::kNumberValue || !std::isfinite(value.number_value())) {
-    return Unauthenticated(absl::StrCat("malformed ", name));
+    return Unauthenticated("malformed", absl::StrCat("malformed ", name));
   }
   return absl::UnixEpoch() + absl::Seconds(value.number_value());
 }
@@ -129,10 +136,12 @@ absl::StatusOr<bool> HasBackendScope(const Value* scope) {
     }
     return false;
   }
-  if (scope->kind_case() != Value::kListValue) return Unauthenticated("malformed scope");
+  if (scope->kind_case() != Value::kListValue)
+    return Unauthenticated("malformed", "malformed scope");
   bool backend = false;
   for (const Value& item : scope->list_value().values()) {
-    if (item.kind_case() != Value::kStringValue) return Unauthenticated("malformed scope");
+    if (item.kind_case() != Value::kStringValue)
+      return Unauthenticated("malformed", "malformed scope");
     backend = backend || item.string_value() == kBackend;
   }
   return backend;
@@ -141,21 +150,23 @@ absl::StatusOr<bool> HasBackendScope(const Value* scope) {
 // The algorithm named by the token header's "alg", if the configured keys allow it.
 absl::StatusOr<Alg> AllowedAlg(const JoseHeader& header, bool have_secret,
                                std::optional<Alg> public_alg) {
-  if (header.has_crit()) return Unauthenticated("unsupported crit header");
+  if (header.has_crit()) return Unauthenticated("malformed", "unsupported crit header");
   if (header.alg().kind_case() != Value::kStringValue) {
-    return Unauthenticated("token header has no alg");
+    return Unauthenticated("malformed", "token header has no alg");
   }
   const std::string& name = header.alg().string_value();
   if (name == "HS256" && have_secret) return Alg::kHs256;
   if (name == "RS256" && public_alg == Alg::kRs256) return Alg::kRs256;
   if (name == "ES256" && public_alg == Alg::kEs256) return Alg::kEs256;
-  if (absl::EqualsIgnoreCase(name, "none")) return Unauthenticated("alg none not allowed");
+  if (absl::EqualsIgnoreCase(name, "none"))
+    return Unauthenticated("bad_algorithm", "alg none not allowed");
   // Only names we know are echoed: the header is attacker-controlled.
   for (absl::string_view known : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256",
                                   "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}) {
-    if (name == known) return Unauthenticated(absl::StrCat("alg ", name, " not allowed"));
+    if (name == known)
+      return Unauthenticated("bad_algorithm", absl::StrCat("alg ", name, " not allowed"));
   }
-  return Unauthenticated("unsupported alg");
+  return Unauthenticated("bad_algorithm", "unsupported alg");
 }
 
 // An RS256 signature as is, or an ES256 one (R || S) re-encoded as the DER OpenSSL verifies.
@@ -318,24 +329,23 @@ absl::StatusOr<JwtVerifier> JwtVerifier::Create(JwtConfig config, const common::
 
 absl::StatusOr<Caller> JwtVerifier::Verify(absl::string_view authorization_header) const {
   absl::string_view header = absl::StripAsciiWhitespace(authorization_header);
-  if (header.empty()) return Unauthenticated("missing Authorization header");
+  if (header.empty()) return Unauthenticated("missing", "missing Authorization header");
   std::pair<absl::string_view, absl::string_view> scheme_token =
       absl::StrSplit(header, absl::MaxSplits(' ', 1));
   if (!absl::EqualsIgnoreCase(scheme_token.first, "Bearer")) {
-    return Unauthenticated("Authorization is not a Bearer token");
+    return Unauthenticated("malformed", "Authorization is not a Bearer token");
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(scheme_token.second);
-  if (token.empty()) return Unauthenticated("empty bearer token");
-  if (token.size() > kMaxTokenBytes) return Unauthenticated("token too long");
-
+  if (token.empty()) return Unauthenticated("missing", "empty bearer token");
+  if (token.size() > kMaxTokenBytes) return Unauthenticated("malformed", "token too long");
 
   const absl::Time now = clock_->Now();
   if (std::optional<VerifiedTokens::Entry> known = verified_->Find(token)) {
     if (now >= known->valid_until) {
       verified_->Forget(token);
-      return Unauthenticated("token expired");
+      return Unauthenticated("expired", "token expired");
     }
-    if (now < known->valid_from) return Unauthenticated("token not yet valid");
+    if (now < known->valid_from) return Unauthenticated("not_yet_valid", "token not yet valid");
     return known->caller;
   }
   VerifiedTokens::Entry entry;
@@ -347,31 +357,31 @@ absl::StatusOr<Caller> JwtVerifier::Verify(absl::string_view authorization_heade
 absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::Time* valid_from,
                                                 absl::Time* valid_until) const {
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
-  if (parts.size() != 3) return Unauthenticated("malformed token");
+  if (parts.size() != 3) return Unauthenticated("malformed", "malformed token");
   ASSIGN_OR_RETURN(JoseHeader jose, DecodeJsonSegment<JoseHeader>(parts[0], "header"));
   ASSIGN_OR_RETURN(Alg alg, AllowedAlg(jose, !config_.hs256_secret.empty(), keys_->public_alg));
   std::string signature;
   if (!IsBase64Url(parts[2]) || !absl::WebSafeBase64Unescape(parts[2], &signature)) {
-    return Unauthenticated("malformed token signature");
+    return Unauthenticated("malformed", "malformed token signature");
   }
   // The signed part is "<header>.<payload>" exactly as received.
   absl::string_view signed_part = token.substr(0, parts[0].size() + 1 + parts[1].size());
   if (!keys_->Verify(alg, config_.hs256_secret, signed_part, signature)) {
-    return Unauthenticated("bad signature");
+    return Unauthenticated("bad_signature", "bad signature");
   }
 
   // Only a signed payload is parsed.
   ASSIGN_OR_RETURN(JwtClaims claims, DecodeJsonSegment<JwtClaims>(parts[1], "payload"));
   const absl::Time now = clock_->Now();
-  if (!claims.has_exp()) return Unauthenticated("token has no exp");
+  if (!claims.has_exp()) return Unauthenticated("malformed", "token has no exp");
   ASSIGN_OR_RETURN(absl::Time expires, NumericDate(claims.exp(), "exp"));
   *valid_until = expires + config_.leeway;
-  if (now >= *valid_until) return Unauthenticated("token expired");
+  if (now >= *valid_until) return Unauthenticated("expired", "token expired");
   *valid_from = absl::InfinitePast();
   if (claims.has_nbf()) {
     ASSIGN_OR_RETURN(absl::Time not_before, NumericDate(claims.nbf(), "nbf"));
     *valid_from = not_before - config_.leeway;
-    if (now < *valid_from) return Unauthenticated("token not yet valid");
+    if (now < *valid_from) return Unauthenticated("not_yet_valid", "token not yet valid");
   }
   const std::string* issuer =
       claims.iss().kind_case() == Value::kStringValue ? &claims.iss().string_value() : nullptr;
@@ -379,11 +389,11 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
       issuer != nullptr && !config_.backend_issuer.empty() && *issuer == config_.backend_issuer;
   if (!config_.issuer.empty() && !from_backend_issuer &&
       (issuer == nullptr || *issuer != config_.issuer)) {
-    return Unauthenticated("wrong issuer");
+    return Unauthenticated("wrong_issuer", "wrong issuer");
   }
   if (!config_.audiences.empty() &&
       !AudienceMatches(claims.has_aud() ? &claims.aud() : nullptr, config_.audiences)) {
-    return Unauthenticated("wrong audience");
+    return Unauthenticated("wrong_audience", "wrong audience");
   }
 
   Caller caller;
@@ -392,24 +402,33 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
   const bool may_be_backend =
       config_.backend_issuer.empty() ? alg == Alg::kHs256 : from_backend_issuer;
   if (caller.backend && !may_be_backend) {
-    return absl::PermissionDeniedError(
+    absl::Status denied = absl::PermissionDeniedError(
         config_.backend_issuer.empty()
             ? "only tokens signed with the gateway's HS256 secret may carry the backend scope"
             : "only tokens of the backend issuer may carry the backend scope");
+    denied.SetPayload(kFailurePayload, absl::Cord("forbidden_scope"));
+    return denied;
   }
   if (claims.has_sub()) {
-    if (claims.sub().kind_case() != Value::kStringValue) return Unauthenticated("malformed sub");
+    if (claims.sub().kind_case() != Value::kStringValue)
+      return Unauthenticated("malformed", "malformed sub");
     caller.subject = claims.sub().string_value();
     // The subject travels as gRPC metadata and becomes a box's user id: printable ASCII
     // without spaces (anything else would be refused by docker-svc, or by gRPC itself).
     for (char c : caller.subject) {
       if (c <= 0x20 || c >= 0x7f) {
-        return Unauthenticated("sub must be printable ASCII without spaces");
+        return Unauthenticated("malformed", "sub must be printable ASCII without spaces");
       }
     }
   }
-  if (caller.subject.empty() && !caller.backend) return Unauthenticated("token has no sub");
+  if (caller.subject.empty() && !caller.backend)
+    return Unauthenticated("malformed", "token has no sub");
   return caller;
+}
+
+std::string AuthFailureReason(const absl::Status& status) {
+  const auto reason = status.GetPayload(kFailurePayload);  // absl::optional<absl::Cord>
+  return reason.has_value() ? std::string(*reason) : "";
 }
 
 absl::StatusOr<JwtConfig> LoadJwtConfig(const std::string& public_key_file,

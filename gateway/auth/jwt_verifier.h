@@ -92,6 +92,13 @@ class JwtVerifier {
   const common::Clock* clock_;
 };
 
+// Why Verify() refused a token, as a bounded label for metrics: missing (no token), malformed
+// (not a well-formed JWT, or a claim of the wrong form or missing), bad_algorithm (an algorithm
+// the keys do not allow), bad_signature, expired, not_yet_valid, wrong_issuer, wrong_audience,
+// forbidden_scope (PERMISSION_DENIED: a backend scope it may not carry). "" for a status
+// Verify() did not return.
+std::string AuthFailureReason(const absl::Status& status);
+
 // The JwtConfig the gateway's flags name: the PEM file of --jwt_public_key and the secret file
 // of --jwt_hs256_secret_file (trailing whitespace, e.g. the newline of `echo`, is dropped).
 // An empty file name means that key is not used. NOT_FOUND / UNAVAILABLE (naming the file) when

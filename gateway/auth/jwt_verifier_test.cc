@@ -630,6 +630,43 @@ TEST_F(JwtVerifierTest, RefusesEs256SignatureOfWrongSize) {
               StatusIs(absl::StatusCode::kUnauthenticated, "bad signature"));
 }
 
+TEST_F(JwtVerifierTest, EveryRefusalSaysWhyAsABoundedReason) {
+  JwtVerifier verifier = SecretVerifier();
+  auto reason = [&](const std::string& header) {
+    return AuthFailureReason(verifier.Verify(header).status());
+  };
+  EXPECT_EQ(reason(""), "missing");
+  EXPECT_EQ(reason("Bearer "), "missing");
+  EXPECT_EQ(reason("Basic abc"), "malformed");
+  EXPECT_EQ(reason("Bearer a.b"), "malformed");
+  EXPECT_EQ(reason(Bearer(Sign(JWT_ALG_HS256, kSecret, ClaimsWith(R"(,"sub":"a")")))),
+            "malformed");  // no exp
+  EXPECT_EQ(reason(Bearer(Sign(JWT_ALG_NONE, "", Claims()))), "bad_algorithm");
+  EXPECT_EQ(reason(Bearer(Sign(JWT_ALG_HS256, "another secret of at least 32 bytes!", Claims()))),
+            "bad_signature");
+  EXPECT_EQ(reason(Bearer(Sign(JWT_ALG_HS256, kSecret,
+                               ClaimsWith(absl::StrCat(R"(,"sub":"a","exp":)", kNow - 100))))),
+            "expired");
+  EXPECT_EQ(
+      reason(Bearer(Sign(JWT_ALG_HS256, kSecret, Claims(absl::StrCat(",\"nbf\":", kNow + 100))))),
+      "not_yet_valid");
+  EXPECT_EQ(reason(Bearer(Sign(
+                JWT_ALG_HS256, kSecret,
+                absl::StrCat(R"({"sub":"a","iss":"x","aud":"berth","exp":)", kNow + 600, "}")))),
+            "wrong_issuer");
+  EXPECT_EQ(reason(Bearer(Sign(JWT_ALG_HS256, kSecret,
+                               absl::StrCat(R"({"sub":"a","iss":"berth-web","aud":"x","exp":)",
+                                            kNow + 600, "}")))),
+            "wrong_audience");
+  JwtVerifier rsa = RsaVerifier();
+  EXPECT_EQ(AuthFailureReason(rsa.Verify(Bearer(Sign(JWT_ALG_RS256, Rsa().private_pem,
+                                                     Claims(R"(,"scope":"backend")"))))
+                                  .status()),
+            "forbidden_scope");
+  EXPECT_EQ(AuthFailureReason(absl::OkStatus()), "");
+  EXPECT_EQ(AuthFailureReason(absl::UnavailableError("x")), "");
+}
+
 TEST_F(JwtVerifierTest, IsSafeToShareAcrossThreads) {
   JwtVerifier verifier = Make(KeyConfig(Ec().public_pem, kSecret));
   std::string es = Bearer(Sign(JWT_ALG_ES256, Ec().private_pem, Claims()));

@@ -26,6 +26,10 @@ class ConnectionObserver {
   virtual void ConnectionRefused(Refusal why) = 0;
   // A connection was closed for not authenticating a request in time.
   virtual void UnauthenticatedConnectionTimedOut() = 0;
+  // A connection's TLS handshake failed: the client does not speak TLS, refused the
+  // certificate or what the server offers, hung up or timed out during it. (The server's own
+  // closing of a connection at shutdown is not told.)
+  virtual void TlsHandshakeFailed() = 0;
 };
 
 // The key under which a client's connections are counted: its IPv4 address (also when mapped

@@ -160,11 +160,10 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if (self->state_->draining) return self->Close();
       self->ExpireReadAfter(self->options_.request_timeout);
-      self->stream_.async_handshake(ssl::stream_base::server,
-                                    [self](beast::error_code error) {
-                                      if (error) return self->OnReadFailed(error);
-                                      self->DoRead();
-                                    });
+      self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code error) {
+        if (error) return self->OnHandshakeFailed(error);
+        self->DoRead();
+      });
     });
   }
 
@@ -346,6 +345,13 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(stream_).expires_never();
     handler_->Handle(std::move(request),
                      std::make_shared<SessionWriter>(shared_from_this()));
+  }
+
+  void OnHandshakeFailed(const beast::error_code& error) {
+    if (error != net::error::operation_aborted && options_.observer != nullptr) {
+      options_.observer->TlsHandshakeFailed();
+    }
+    OnReadFailed(error);
   }
 
   // A handshake or a read failed: the request is answered when it is at fault, else the

@@ -292,8 +292,9 @@ class HttpServerTest : public ::testing::Test {
       ++(why == Refusal::kMaxConnections ? refused_total : refused_per_client);
     }
     void UnauthenticatedConnectionTimedOut() override { ++timed_out; }
-    std::atomic<int> opened{0}, closed{0}, refused_total{0}, refused_per_client{0},
-        timed_out{0};
+    void TlsHandshakeFailed() override { ++tls_failed; }
+    std::atomic<int> opened{0}, closed{0}, refused_total{0}, refused_per_client{0}, timed_out{0},
+        tls_failed{0};
   };
 
   testing::TempDir state_;
@@ -607,6 +608,19 @@ TEST_F(HttpServerTest, UnauthenticatedConnectionsAreClosedAtTheirDeadline) {
   Client silent(server_->port());
   EXPECT_TRUE(silent.ClosedByServer());
   EXPECT_TRUE(Eventually([&] { return observer_.timed_out == 2; }));
+}
+
+// A client that does not speak TLS fails its handshake, which is told; a good one is not.
+TEST_F(HttpServerTest, AFailedTlsHandshakeIsTold) {
+  Client good(server_->port());
+  ASSERT_TRUE(good.connected());
+  net::io_context io;
+  tcp::socket plain(io);
+  plain.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+  net::write(plain, net::buffer(std::string("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_TRUE(Eventually([&] { return observer_.tls_failed == 1; }));
+  EXPECT_TRUE(Eventually([&] { return observer_.closed == 1; }));
+  EXPECT_EQ(observer_.tls_failed, 1);
 }
 
 }  // namespace

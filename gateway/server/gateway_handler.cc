@@ -134,10 +134,13 @@ void GatewayHandler::FinishError(const std::shared_ptr<Exchange>& exchange,
   Finish(exchange, ErrorResponse(status));
 }
 
-absl::StatusOr<Caller> GatewayHandler::Authenticate(const HttpRequestHeader& header) const {
+absl::StatusOr<Caller> GatewayHandler::Authenticate(const HttpRequestHeader& header) {
   if (!options_.verifier.has_value()) return Caller{"", /*backend=*/true};
   const auto authorization = header[http::field::authorization];
-  return options_.verifier->Verify(absl::string_view(authorization.data(), authorization.size()));
+  absl::StatusOr<Caller> caller =
+      options_.verifier->Verify(absl::string_view(authorization.data(), authorization.size()));
+  if (!caller.ok()) metrics_.AuthFailed(AuthFailureReason(caller.status()));
+  return caller;
 }
 
 HeaderVerdict GatewayHandler::CheckHeader(const HttpRequestHeader& header) {
@@ -196,7 +199,7 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
     exchange->route_label = "GET /metrics";
     HttpResponse response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain; version=0.0.4");
-    response.body() = metrics_.Render();
+    response.body() = metrics_.Render();  // the text format 0.0.4
     return Finish(exchange, std::move(response));
   }
   HandleRoute(exchange, target);

@@ -107,8 +107,8 @@ class GatewayHandler final : public RequestHandler {
   // The check in flight ended: caches its result and answers the /readyz requests waiting.
   void ReadinessChecked(std::string problem);
   void AnswerReady(const std::shared_ptr<Exchange>& exchange, const std::string& problem);
-  // Who calls, from the request's Authorization header.
-  absl::StatusOr<Caller> Authenticate(const HttpRequestHeader& header) const;
+  // Who calls, from the request's Authorization header; a refusal is counted by its reason.
+  absl::StatusOr<Caller> Authenticate(const HttpRequestHeader& header);
   void Finish(const std::shared_ptr<Exchange>& exchange, HttpResponse response);
   void FinishError(const std::shared_ptr<Exchange>& exchange, const absl::Status& status);
   // The Access-Control-Allow-Origin value for `origin`, or "" when it is not allowed.

@@ -337,7 +337,7 @@ TEST_F(GatewayHandlerTest, EndUserTokenCallsAsItsSubject) {
   EXPECT_EQ(Header(*writer->response(), http::field::content_type), "application/json");
   EXPECT_EQ(writer->response()->body(), R"({"box":{"boxId":"b1","userId":"u7"}})");
   EXPECT_TRUE(
-      HasMetric(R"(berth_gateway_requests_total{route="GET /v1/boxes/{box_id}",code="200"} 1)"));
+      HasMetric(R"(berth_gateway_requests_total{code="200",route="GET /v1/boxes/{box_id}"} 1)"));
 }
 
 TEST_F(GatewayHandlerTest, BackendTokenCallsWithoutUserMetadata) {
@@ -389,7 +389,9 @@ TEST_F(GatewayHandlerTest, MissingTokenIsRefusedFromTheHeaderOnEveryPath) {
     EXPECT_EQ(Header(*verdict.refusal, http::field::content_type), "application/json");
   }
   EXPECT_EQ(boxes_.calls(), 0);
-  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{route="unmatched",code="401"} 4)"));
+  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{code="401",route="unmatched"} 4)"));
+  EXPECT_TRUE(HasMetric(R"(berth_gateway_auth_failures_total{reason="missing"} 4)"));
+  EXPECT_TRUE(HasMetric(R"(berth_gateway_auth_failures_total{reason="bad_signature"} 0)"));
 }
 
 TEST_F(GatewayHandlerTest, ValidTokenAuthenticatesTheHeader) {
@@ -512,7 +514,7 @@ TEST_F(GatewayHandlerTest, HealthzAndMetricsNeedNoTokenNorBackend) {
   EXPECT_EQ(metrics.result_int(), 200);
   EXPECT_EQ(Header(metrics, http::field::content_type), "text/plain; version=0.0.4");
   EXPECT_THAT(std::string(metrics.body()),
-              HasSubstr(R"(berth_gateway_requests_total{route="GET /healthz",code="200"} 1)"));
+              HasSubstr(R"(berth_gateway_requests_total{code="200",route="GET /healthz"} 1)"));
   EXPECT_EQ(boxes_.calls(), 0);
 }
 
@@ -584,7 +586,7 @@ TEST_F(GatewayHandlerTest, ReadyzRequestsDuringACheckShareIt) {
     EXPECT_EQ(writer->response()->result_int(), 200);
   }
   EXPECT_TRUE(HasMetric("berth_gateway_readiness_checks_total 1"));
-  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{route="GET /readyz",code="200"} 3)"));
+  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{code="200",route="GET /readyz"} 3)"));
 }
 
 TEST_F(GatewayHandlerTest, ReadyzResultAnswersForOneSecond) {
@@ -746,7 +748,7 @@ TEST_F(GatewayHandlerTest, EventsAreWrittenAsLinesUntilTheBackendEndsTheStream) 
   EXPECT_EQ(writer->sends(), 0);
   EXPECT_TRUE(HasMetric("berth_gateway_streams_open 0"));
   EXPECT_TRUE(HasMetric("berth_gateway_streams_expired_total 0"));
-  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{route="GET /v1/events",code="200"} 1)"));
+  EXPECT_TRUE(HasMetric(R"(berth_gateway_requests_total{code="200",route="GET /v1/events"} 1)"));
 }
 
 TEST_F(GatewayHandlerTest, StreamEndsWithCode16WhenTheTokenExpires) {

@@ -4,15 +4,15 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <vector>
-
-#include <boost/asio/ssl/context.hpp>
 
 #include "absl/strings/str_join.h"
 #include "berth/box/v1/box.pb.h"
 #include "common/clock.h"
 #include "common/daemon.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "gateway/backend/grpc_backend.h"
 #include "gateway/server/file_limit.h"
@@ -107,6 +107,7 @@ void StopServing(absl::Duration grace, HttpServer& server, GatewayHandler& handl
 absl::Status RunGateway(const GatewayConfig& config) {
   common::PrepareDaemonProcess();
   RETURN_IF_ERROR(CheckLimits(config));
+  RETURN_IF_ERROR(common::ValidateMetricsListen(config.metrics_listen));
   ASSIGN_OR_RETURN(const uint64_t file_limit,
                    RaiseFileLimitFor(static_cast<uint64_t>(config.max_connections)));
   spdlog::info("up to {} connections ({} per client IP); {} file descriptors",
@@ -144,6 +145,7 @@ absl::Status RunGateway(const GatewayConfig& config) {
   std::vector<GrpcBackend*> backends = {&boxes};
   if (allocator != nullptr) backends.push_back(allocator.get());
   GatewayHandler handler(std::move(routes), &boxes, allocator.get(), std::move(options));
+  RETURN_IF_ERROR(handler.metrics().exposition().Serve(config.metrics_listen));
 
   HttpServerOptions server_options;
   server_options.address = config.http_address;

@@ -45,16 +45,20 @@ struct GatewayConfig {
   absl::Duration max_stream_lifetime = absl::Hours(24);
   // After SIGTERM, how long requests already received may take to be answered.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Where GET /metrics is also served over plain HTTP (common::ValidateMetricsListen); empty:
+  // only on the HTTPS port.
+  std::string metrics_listen;
 };
 
 // Runs the gateway until SIGTERM/SIGINT: raises its soft RLIMIT_NOFILE to the hard limit (and
 // refuses to start when that cannot hold max_connections), loads or makes its certificate
-// (logging its SHA-256 fingerprint), builds the routes from the protos, serves HTTPS, sends
-// READY=1 to systemd once it listens, WATCHDOG=1 while it runs; on the signal STOPPING=1, no
+// (logging its SHA-256 fingerprint), builds the routes from the protos, serves HTTPS (and the
+// metrics on metrics_listen when set), sends READY=1 to systemd once it listens, WATCHDOG=1
+// while it runs; on the signal STOPPING=1, no
 // new connections and idle ones closed, event streams ended, requests already received
 // answered within shutdown_grace and then cancelled (503), every backend callback waited for
 // before anything it uses is destroyed. OK after a clean stop, or why it could not start (bad
-// flags, too few file descriptors, certificate, keys, address in use).
+// flags, too few file descriptors, certificate, keys, an address in use).
 absl::Status RunGateway(const GatewayConfig& config);
 
 }  // namespace berth::gateway
