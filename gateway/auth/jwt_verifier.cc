@@ -136,12 +136,14 @@ absl::StatusOr<bool> HasBackendScope(const Value* scope) {
     }
     return false;
   }
-  if (scope->kind_case() != Value::kListValue)
+  if (scope->kind_case() != Value::kListValue) {
     return Unauthenticated("malformed", "malformed scope");
+  }
   bool backend = false;
   for (const Value& item : scope->list_value().values()) {
-    if (item.kind_case() != Value::kStringValue)
+    if (item.kind_case() != Value::kStringValue) {
       return Unauthenticated("malformed", "malformed scope");
+    }
     backend = backend || item.string_value() == kBackend;
   }
   return backend;
@@ -158,13 +160,15 @@ absl::StatusOr<Alg> AllowedAlg(const JoseHeader& header, bool have_secret,
   if (name == "HS256" && have_secret) return Alg::kHs256;
   if (name == "RS256" && public_alg == Alg::kRs256) return Alg::kRs256;
   if (name == "ES256" && public_alg == Alg::kEs256) return Alg::kEs256;
-  if (absl::EqualsIgnoreCase(name, "none"))
+  if (absl::EqualsIgnoreCase(name, "none")) {
     return Unauthenticated("bad_algorithm", "alg none not allowed");
+  }
   // Only names we know are echoed: the header is attacker-controlled.
   for (absl::string_view known : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256",
                                   "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}) {
-    if (name == known)
+    if (name == known) {
       return Unauthenticated("bad_algorithm", absl::StrCat("alg ", name, " not allowed"));
+    }
   }
   return Unauthenticated("bad_algorithm", "unsupported alg");
 }
@@ -410,8 +414,9 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
     return denied;
   }
   if (claims.has_sub()) {
-    if (claims.sub().kind_case() != Value::kStringValue)
+    if (claims.sub().kind_case() != Value::kStringValue) {
       return Unauthenticated("malformed", "malformed sub");
+    }
     caller.subject = claims.sub().string_value();
     // The subject travels as gRPC metadata and becomes a box's user id: printable ASCII
     // without spaces (anything else would be refused by docker-svc, or by gRPC itself).
@@ -421,8 +426,9 @@ absl::StatusOr<Caller> JwtVerifier::VerifyToken(absl::string_view token, absl::T
       }
     }
   }
-  if (caller.subject.empty() && !caller.backend)
+  if (caller.subject.empty() && !caller.backend) {
     return Unauthenticated("malformed", "token has no sub");
+  }
   return caller;
 }
 

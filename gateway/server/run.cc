@@ -4,9 +4,10 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <vector>
+
+#include <boost/asio/ssl/context.hpp>
 
 #include "absl/strings/str_join.h"
 #include "berth/box/v1/box.pb.h"
