@@ -187,6 +187,17 @@ port=$(create deploy-1) || die "the first create failed"
 mapping=$("$docker_cli" inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{.Source}}{{end}}{{end}}' berth-deploy-1)
 [ -n "$mapping" ] && [ -f "$mapping/.paramsReady" ] || fail "no start-up files in the mapping volume ($mapping)"
 [ "$(stat -f -c %T "$mapping")" = tmpfs ] || fail "the mapping directory is not a tmpfs"
+# Each daemon's metrics on its loopback port of the shipped flags, through its sandbox.
+scrape() {  # scrape PORT: GET /metrics on 127.0.0.1:PORT inside the system
+  in_box timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && \
+    printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null || true
+}
+grep -q '^berth_allocator_leases{state="bound"} 1' <<<"$(scrape 9741)" ||
+  fail "allocator-svc's metrics on 127.0.0.1:9741: $(scrape 9741 | head -5)"
+grep -q '^berth_boxes{app="test-box",state="running"} 1' <<<"$(scrape 9742)" ||
+  fail "docker-svc's metrics on 127.0.0.1:9742: $(scrape 9742 | head -5)"
+grep -q '^berth_gateway_requests_total{code="201",route="POST /v1/boxes"} 1' <<<"$(scrape 9743)" ||
+  fail "the gateway's metrics on 127.0.0.1:9743: $(scrape 9743 | head -5)"
 
 step "3. SIGKILL of each daemon in turn"
 n=2

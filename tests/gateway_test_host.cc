@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -646,13 +647,62 @@ absl::StatusOr<std::string> FileFingerprint(const std::string& pem_file) {
       RunShell(absl::StrCat("openssl x509 -noout -fingerprint -sha256 -in ", pem_file)));
 }
 
+namespace {
+
+// A series of the text format: its name and labels ("" and none when `text` is not one).
+struct Series {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool operator==(const Series& other) const {
+    return name == other.name && labels == other.labels;
+  }
+};
+
+// Parses the series at the start of `*text` ("name" or "name{k=\"v\",...}", label values
+// with the format's escapes) and consumes it; nullopt when it is not one.
+std::optional<Series> ConsumeSeries(absl::string_view* text) {
+  Series series;
+  size_t end = 0;
+  while (end < text->size() && (*text)[end] != '{' && (*text)[end] != ' ') ++end;
+  series.name = std::string(text->substr(0, end));
+  text->remove_prefix(end);
+  if (series.name.empty()) return std::nullopt;
+  if (!absl::ConsumePrefix(text, "{")) return series;
+  while (!absl::ConsumePrefix(text, "}")) {
+    const size_t equals = text->find("=\"");
+    if (equals == absl::string_view::npos) return std::nullopt;
+    std::string key(text->substr(0, equals));
+    text->remove_prefix(equals + 2);
+    std::string value;
+    while (!text->empty() && text->front() != '"') {
+      if (text->front() == '\\' && text->size() > 1) {
+        value.push_back((*text)[1] == 'n' ? '\n' : (*text)[1]);
+        text->remove_prefix(2);
+      } else {
+        value.push_back(text->front());
+        text->remove_prefix(1);
+      }
+    }
+    if (!absl::ConsumePrefix(text, "\"")) return std::nullopt;
+    absl::ConsumePrefix(text, ",");
+    series.labels[key] = value;
+  }
+  return series;
+}
+
+}  // namespace
+
 std::optional<double> MetricValue(const std::string& metrics_text, const std::string& series) {
+  absl::string_view wanted_text = series;
+  const std::optional<Series> wanted = ConsumeSeries(&wanted_text);
+  if (!wanted.has_value()) return std::nullopt;
   for (absl::string_view line : absl::StrSplit(metrics_text, '\n')) {
-    if (!absl::StartsWith(line, series)) continue;
-    absl::string_view rest = line.substr(series.size());
-    if (rest.empty() || rest[0] != ' ') continue;
+    if (absl::StartsWith(line, "#")) continue;
+    std::optional<Series> sample = ConsumeSeries(&line);
+    if (!sample.has_value() || !(*sample == *wanted)) continue;
+    if (line.empty() || line[0] != ' ') continue;
     double value;
-    if (absl::SimpleAtod(absl::StripAsciiWhitespace(rest), &value)) return value;
+    if (absl::SimpleAtod(absl::StripAsciiWhitespace(line), &value)) return value;
   }
   return std::nullopt;
 }

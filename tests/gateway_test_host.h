@@ -279,8 +279,8 @@ std::vector<std::string> StandardGatewayFlags(const BoxHost& host, const std::st
 absl::StatusOr<std::string> ServedFingerprint(uint16_t port, const std::string& sni = "");
 absl::StatusOr<std::string> FileFingerprint(const std::string& pem_file);
 
-// A metric's value from Prometheus text: the sample line starting with `series` (name and
-// labels exactly as rendered); nullopt when absent.
+// A metric's value from Prometheus text: the sample line of `series` ("name" or
+// "name{label=\"value\",...}", its labels in any order); nullopt when absent.
 std::optional<double> MetricValue(const std::string& metrics_text, const std::string& series);
 
 // ---------------------------------------------------------------------------------------------
