@@ -30,7 +30,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 # docker-svc reaches it through a socket, which may be another system's (a container's host).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libgrpc++1.51, libgrpc29, libprotobuf32, libabsl20220623, libspdlog1.10, libfmt9, \
-libsystemd0, libsqlite3-0, libcurl4, libssl3, zlib1g, libpq5, adduser, systemd, init-system-helpers")
+libsystemd0, libsqlite3-0, libcurl4, libssl3, zlib1g, libpq5, libprometheus-cpp-core1.0, \
+libprometheus-cpp-pull1.0, adduser, systemd, init-system-helpers")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "docker.io")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles;${PROJECT_SOURCE_DIR}/deploy/debian/postinst;\

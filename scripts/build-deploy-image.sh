@@ -13,7 +13,7 @@ sources=/etc/apt/sources.list.d/debian.sources
 packages=(
   systemd systemd-sysv dbus adduser init-system-helpers procps
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libspdlog1.10 libfmt9 libsystemd0
-  libsqlite3-0 libcurl4 libssl3 zlib1g libpq5
+  libsqlite3-0 libcurl4 libssl3 zlib1g libpq5 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
 )
 # An image made from an older list (a dependency added since) is made again.
 if "$docker_cli" image inspect "$image" >/dev/null 2>&1; then

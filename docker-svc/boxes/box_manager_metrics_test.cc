@@ -1,6 +1,6 @@
 // BoxManager's metrics against an in-memory engine and allocator: boxes by state, creates,
 // readiness, stops by reason, assigns, the event stream, resync repairs and the drain. The same
-// against the real daemons: tests/metrics_test.cc.
+// against the real daemons: tests/daemon_metrics_test.cc.
 #include <fstream>
 #include <functional>
 #include <string>
