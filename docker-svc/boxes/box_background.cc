@@ -112,17 +112,22 @@ void BoxManager::ReadinessLoop() {
 }
 
 void BoxManager::MarkReady(const std::string& box_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = boxes_.find(box_id);
-  if (it == boxes_.end()) return;
-  const absl::Time now = clock_->Now();
-  BoxEffects effects = it->second->life.OnReady(now);
-  if (effects.empty()) return;
-  const box::v1::Box& box = it->second->life.box();
-  metrics_->Ready(box.app(), now - common::FromTimestamp(box.created_at()));
-  spdlog::info("[box {}] ready ({})", box_id,
-               box::v1::BoxState_Name(it->second->life.box().state()));
-  ApplyEffects(box_id, *it->second, std::move(effects)).IgnoreError();
+  std::string app;
+  absl::Duration took;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = boxes_.find(box_id);
+    if (it == boxes_.end()) return;
+    const absl::Time now = clock_->Now();
+    BoxEffects effects = it->second->life.OnReady(now);
+    if (effects.empty()) return;
+    const box::v1::Box& box = it->second->life.box();
+    app = box.app();
+    took = now - common::FromTimestamp(box.created_at());
+    spdlog::info("[box {}] ready ({})", box_id, box::v1::BoxState_Name(box.state()));
+    ApplyEffects(box_id, *it->second, std::move(effects)).IgnoreError();
+  }
+  metrics_->Ready(app, took);  // outside the table's lock
 }
 
 void BoxManager::CheckShutdownRequests() {

@@ -135,6 +135,7 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignBox(
   if (response.has_box()) return response;  // assigned already
   if (claimed == nullptr) return AssignCold(request);
   absl::StatusOr<box::v1::AssignResponse> assigned = AssignClaimed(request, claimed);
+  if (assigned.ok()) metrics_->Assigned(request.app(), /*from_pool=*/true);
   if (absl::IsFailedPrecondition(assigned.status()) && given.box_id().empty() &&
       retries_left > 0) {
     // The box broke its directory and ends; an assign of the app goes on to another box (a
@@ -202,7 +203,6 @@ absl::StatusOr<box::v1::AssignResponse> BoxManager::AssignClaimed(
   box::v1::AssignResponse response;
   *response.mutable_box() = claimed->life.box();
   response.set_from_pool(true);
-  metrics_->Assigned(request.app(), /*from_pool=*/true);
   spdlog::info("[box {}] assigned to user {} (session {}) from the warm pool", box_id,
                request.user_id(), request.session_id());
   return response;
