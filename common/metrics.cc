@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +74,22 @@ absl::Status CheckCanListen(const std::string& value, const sockaddr_in& address
   return status;
 }
 
+// Connects to `address` and hangs up, waiting for the connection at most kWakeInterval (a
+// firewall that drops the packets must not hold the caller), then sleeps out the interval.
+void WakeOnce(const sockaddr_in& address) {
+  const absl::Time until = absl::Now() + kWakeInterval;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 &&
+        errno == EINPROGRESS) {
+      pollfd connecting{fd, POLLOUT, 0};
+      poll(&connecting, 1, static_cast<int>(absl::ToInt64Milliseconds(kWakeInterval)));
+    }
+    close(fd);
+  }
+  absl::SleepFor(until - absl::Now());
+}
+
 }  // namespace
 
 // What the Exposer collects: the owner's Collect(). The owner outlives the Exposer.
@@ -98,14 +115,7 @@ Metrics::~Metrics() {
   if (wake.sin_addr.s_addr == htonl(INADDR_ANY)) wake.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::atomic<bool> stopped{false};
   std::thread waker([&wake, &stopped] {
-    while (!stopped.load()) {
-      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd >= 0) {
-        connect(fd, reinterpret_cast<const sockaddr*>(&wake), sizeof(wake));
-        close(fd);
-      }
-      absl::SleepFor(kWakeInterval);
-    }
+    while (!stopped.load()) WakeOnce(wake);
   });
   exposer_.reset();
   stopped = true;
