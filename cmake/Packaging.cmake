@@ -1,7 +1,8 @@
 # The Debian package: `cpack -G DEB` in the build directory makes berth_<version>_amd64.deb
 # (scripts/build-deb.sh). It installs the daemons (fleet-agent too) and berthctl, their systemd units and
 # target, /run/berth's tmpfiles.d entry, the flag files and the example app profile under
-# /etc/berth (conffiles), and runs
+# /etc/berth (conffiles), the Prometheus scrape config and alert rules under
+# /usr/share/berth/prometheus, and runs
 # deploy/debian/{postinst,prerm,postrm}.
 include(GNUInstallDirs)
 
@@ -15,6 +16,8 @@ install(FILES deploy/etc/allocator.flags deploy/etc/docker-svc.flags deploy/etc/
         DESTINATION /etc/berth)
 install(FILES deploy/apps/test-box.textproto DESTINATION /etc/berth/apps)
 install(FILES README.md DESTINATION share/doc/berth)
+install(FILES deploy/prometheus/berth.yml deploy/prometheus/berth-rules.yml
+        DESTINATION share/berth/prometheus)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME berth)
