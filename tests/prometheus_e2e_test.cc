@@ -53,14 +53,15 @@ class PrometheusE2eTest : public GatewayTest {
     GatewayTest::TearDown();
   }
 
-  // Starts the three daemons with --metrics_listen on free ports (3 TTYs on the host), then
-  // Prometheus on the shipped config pointed at them.
+  // Starts the three daemons with --metrics_listen on free ports (3 TTYs, room for 10 boxes),
+  // then Prometheus on the shipped config pointed at them.
   void StartStackAndPrometheus() {
     targets_ = {absl::StrCat("127.0.0.1:", FreeTcpPort()),
                 absl::StrCat("127.0.0.1:", FreeTcpPort()),
                 absl::StrCat("127.0.0.1:", FreeTcpPort())};
     BoxHostOptions options;
     options.tty_range = "10-13";  // END exclusive: 3 TTYs
+    options.max_boxes = 10;        // so that the TTYs, not the boxes, run out
     options.allocator_flags = {absl::StrCat("--metrics_listen=", targets_.allocator)};
     options.docker_svc_flags = {absl::StrCat("--metrics_listen=", targets_.docker)};
     ASSERT_NO_FATAL_FAILURE(
