@@ -10,7 +10,9 @@
 //     BerthAllocatorPoolNearlyEmpty pending for the tty pool;
 //   - after 1 stop: running 2, tty free 1, one stop counted, the alert gone;
 //   - every rule of berth-rules.yml has been evaluated against the real series without error;
-//   - `promtool check metrics` finds no problem in each daemon's /metrics.
+//   - `promtool check metrics` finds no problem in each daemon's /metrics;
+//   - the gateway SIGKILLed: its job's up is 0 (the others' 1) and BerthDaemonDown is pending
+//     for it.
 // Fails, never skips, without prometheus and promtool (package prometheus), dockerd or the test
 // box image.
 #include <iostream>
@@ -42,6 +44,42 @@ constexpr int kResourceExhausted = 8;
 constexpr absl::Duration kSeenWithin = absl::Seconds(90);
 
 using Expected = std::map<std::string, double>;
+
+// How many rules (alerts and recordings) the shipped berth-rules.yml has.
+int ShippedRuleCount() {
+  const std::string rules =
+      common::ReadFile(absl::StrCat(SourceDir(), "/deploy/prometheus/berth-rules.yml"))
+          .value_or("");
+  int count = 0;
+  for (absl::string_view line : absl::StrSplit(rules, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (absl::StartsWith(line, "- alert:") || absl::StartsWith(line, "- record:")) ++count;
+  }
+  return count;
+}
+
+// The rules of /api/v1/rules whose health is not "ok", as "name: health: lastError"; also how
+// many rules there are.
+std::vector<std::string> UnhealthyRules(const std::string& json, int* rule_count) {
+  google::protobuf::Struct answer;
+  if (!google::protobuf::util::JsonStringToMessage(json, &answer).ok()) return {"not JSON: " + json};
+  std::vector<std::string> unhealthy;
+  const auto& data = answer.fields().at("data").struct_value();
+  for (const auto& group : data.fields().at("groups").list_value().values()) {
+    for (const auto& rule : group.struct_value().fields().at("rules").list_value().values()) {
+      const auto& fields = rule.struct_value().fields();
+      ++*rule_count;
+      if (fields.at("health").string_value() != "ok") {
+        unhealthy.push_back(absl::StrCat(fields.at("name").string_value(), ": ",
+                                         fields.at("health").string_value(), ": ",
+                                         fields.count("lastError") != 0
+                                             ? fields.at("lastError").string_value()
+                                             : ""));
+      }
+    }
+  }
+  return unhealthy;
+}
 
 class PrometheusE2eTest : public GatewayTest {
  protected:
@@ -105,6 +143,28 @@ class PrometheusE2eTest : public GatewayTest {
            << last;
   }
 
+  // Every recording and alerting rule of the shipped file has been evaluated, without error,
+  // against the real series.
+  void ExpectEveryRuleHealthy() {
+    absl::StatusOr<std::string> rules = prometheus_->Get("/api/v1/rules");
+    ASSERT_TRUE(rules.ok()) << rules.status();
+    int rule_count = 0;
+    EXPECT_EQ(UnhealthyRules(*rules, &rule_count), std::vector<std::string>{}) << *rules;
+    EXPECT_EQ(rule_count, ShippedRuleCount()) << *rules;
+  }
+
+  // promtool's lint of each daemon's exposition on its --metrics_listen.
+  void ExpectPromtoolFindsNoProblemInMetrics() {
+    for (const std::string& target : {targets_.allocator, targets_.docker, targets_.gateway}) {
+      HttpResult metrics = Curl(absl::StrCat("http://", target), Get("/metrics"), {});
+      ASSERT_EQ(metrics.status, 200) << target << ": " << metrics.Describe();
+      const std::string file = absl::StrCat(work_dir(), "/metrics-", target.substr(10), ".txt");
+      ASSERT_TRUE(common::WriteFileAtomically(file, metrics.body).ok());
+      CommandResult lint = RunShell(absl::StrCat("promtool check metrics < ", file));
+      EXPECT_EQ(lint.exit_code, 0) << target << ":\n" << lint.output;
+    }
+  }
+
   // The body of a box create through the gateway, as the backend.
   std::string CreateBody(const std::string& name) {
     return absl::StrCat(R"({"app":"test-box","boxId":")", BoxId(name), R"(","userId":"user-)",
@@ -114,42 +174,6 @@ class PrometheusE2eTest : public GatewayTest {
   ScrapeTargets targets_;
   std::unique_ptr<PrometheusServer> prometheus_;
 };
-
-// How many rules (alerts and recordings) the shipped berth-rules.yml has.
-int ShippedRuleCount() {
-  const std::string rules =
-      common::ReadFile(absl::StrCat(SourceDir(), "/deploy/prometheus/berth-rules.yml"))
-          .value_or("");
-  int count = 0;
-  for (absl::string_view line : absl::StrSplit(rules, '\n')) {
-    line = absl::StripLeadingAsciiWhitespace(line);
-    if (absl::StartsWith(line, "- alert:") || absl::StartsWith(line, "- record:")) ++count;
-  }
-  return count;
-}
-
-// The rules of /api/v1/rules whose health is not "ok", as "name: health: lastError"; also how
-// many rules there are.
-std::vector<std::string> UnhealthyRules(const std::string& json, int* rule_count) {
-  google::protobuf::Struct answer;
-  if (!google::protobuf::util::JsonStringToMessage(json, &answer).ok()) return {"not JSON: " + json};
-  std::vector<std::string> unhealthy;
-  const auto& data = answer.fields().at("data").struct_value();
-  for (const auto& group : data.fields().at("groups").list_value().values()) {
-    for (const auto& rule : group.struct_value().fields().at("rules").list_value().values()) {
-      const auto& fields = rule.struct_value().fields();
-      ++*rule_count;
-      if (fields.at("health").string_value() != "ok") {
-        unhealthy.push_back(absl::StrCat(fields.at("name").string_value(), ": ",
-                                         fields.at("health").string_value(), ": ",
-                                         fields.count("lastError") != 0
-                                             ? fields.at("lastError").string_value()
-                                             : ""));
-      }
-    }
-  }
-  return unhealthy;
-}
 
 TEST_F(PrometheusE2eTest, ShippedConfigScrapesEveryDaemonAndSeesBoxesPoolsAndErrors) {
   ASSERT_NO_FATAL_FAILURE(StartStackAndPrometheus());
@@ -194,22 +218,16 @@ TEST_F(PrometheusE2eTest, ShippedConfigScrapesEveryDaemonAndSeesBoxesPoolsAndErr
       Eventually(R"(sum(berth_box_stops_total{job="berth-docker"}))", "", {{"", 1}}));
   EXPECT_TRUE(Eventually(R"(ALERTS{alertname="BerthAllocatorPoolNearlyEmpty"})", "pool", {}));
 
-  // Every recording and alerting rule evaluated without error against the real series.
-  absl::StatusOr<std::string> rules = prometheus_->Get("/api/v1/rules");
-  ASSERT_TRUE(rules.ok()) << rules.status();
-  int rule_count = 0;
-  EXPECT_EQ(UnhealthyRules(*rules, &rule_count), std::vector<std::string>{}) << *rules;
-  EXPECT_EQ(rule_count, ShippedRuleCount()) << *rules;
+  ExpectEveryRuleHealthy();
+  ExpectPromtoolFindsNoProblemInMetrics();
 
-  // promtool's lint of each daemon's exposition.
-  for (const std::string& target : {targets_.allocator, targets_.docker, targets_.gateway}) {
-    HttpResult metrics = Curl(absl::StrCat("http://", target), Get("/metrics"), {});
-    ASSERT_EQ(metrics.status, 200) << target << ": " << metrics.Describe();
-    const std::string file = absl::StrCat(work_dir(), "/metrics-", target.substr(10), ".txt");
-    ASSERT_TRUE(common::WriteFileAtomically(file, metrics.body).ok());
-    CommandResult lint = RunShell(absl::StrCat("promtool check metrics < ", file));
-    EXPECT_EQ(lint.exit_code, 0) << target << ":\n" << lint.output;
-  }
+  // A daemon that dies: its job is down and BerthDaemonDown pending (its "for" is 1 minute),
+  // the other jobs still up.
+  gateway().Kill();
+  EXPECT_TRUE(Eventually(R"(up{job=~"berth-.*"})", "job",
+                         {{"berth-allocator", 1}, {"berth-docker", 1}, {"berth-gateway", 0}}));
+  EXPECT_TRUE(Eventually(R"(ALERTS{alertname="BerthDaemonDown", alertstate="pending"})", "job",
+                         {{"berth-gateway", 1}}));
 }
 
 }  // namespace
