@@ -58,23 +58,29 @@ int ShippedRuleCount() {
   return count;
 }
 
+// The field `key` of `object`; an empty value when it has none.
+const google::protobuf::Value& FieldOf(const google::protobuf::Struct& object,
+                                       const std::string& key) {
+  static const google::protobuf::Value* const kNone = new google::protobuf::Value();
+  auto it = object.fields().find(key);
+  return it == object.fields().end() ? *kNone : it->second;
+}
+
 // The rules of /api/v1/rules whose health is not "ok", as "name: health: lastError"; also how
 // many rules there are.
 std::vector<std::string> UnhealthyRules(const std::string& json, int* rule_count) {
   google::protobuf::Struct answer;
-  if (!google::protobuf::util::JsonStringToMessage(json, &answer).ok()) return {"not JSON: " + json};
+  if (!google::protobuf::util::JsonStringToMessage(json, &answer).ok()) return {"not JSON"};
   std::vector<std::string> unhealthy;
-  const auto& data = answer.fields().at("data").struct_value();
-  for (const auto& group : data.fields().at("groups").list_value().values()) {
-    for (const auto& rule : group.struct_value().fields().at("rules").list_value().values()) {
-      const auto& fields = rule.struct_value().fields();
+  const google::protobuf::Value& groups = FieldOf(FieldOf(answer, "data").struct_value(), "groups");
+  for (const auto& group : groups.list_value().values()) {
+    for (const auto& rule : FieldOf(group.struct_value(), "rules").list_value().values()) {
+      const google::protobuf::Struct& fields = rule.struct_value();
       ++*rule_count;
-      if (fields.at("health").string_value() != "ok") {
-        unhealthy.push_back(absl::StrCat(fields.at("name").string_value(), ": ",
-                                         fields.at("health").string_value(), ": ",
-                                         fields.count("lastError") != 0
-                                             ? fields.at("lastError").string_value()
-                                             : ""));
+      if (FieldOf(fields, "health").string_value() != "ok") {
+        unhealthy.push_back(absl::StrCat(FieldOf(fields, "name").string_value(), ": ",
+                                         FieldOf(fields, "health").string_value(), ": ",
+                                         FieldOf(fields, "lastError").string_value()));
       }
     }
   }
