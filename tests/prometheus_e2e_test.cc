@@ -105,7 +105,7 @@ class PrometheusE2eTest : public GatewayTest {
                 absl::StrCat("127.0.0.1:", FreeTcpPort())};
     BoxHostOptions options;
     options.tty_range = "10-13";  // END exclusive: 3 TTYs
-    options.max_boxes = 10;        // so that the TTYs, not the boxes, run out
+    options.max_boxes = 10;       // so that the TTYs, not the boxes, run out
     options.allocator_flags = {absl::StrCat("--metrics_listen=", targets_.allocator)};
     options.docker_svc_flags = {absl::StrCat("--metrics_listen=", targets_.docker)};
     ASSERT_NO_FATAL_FAILURE(
@@ -114,7 +114,8 @@ class PrometheusE2eTest : public GatewayTest {
     ASSERT_TRUE(config.ok()) << config.status();
     const std::string dir = absl::StrCat(work_dir(), "/prometheus");
     ASSERT_TRUE(common::CreateParentDirectories(dir + "/berth.yml", "prometheus directory").ok());
-    absl::StatusOr<std::unique_ptr<PrometheusServer>> server = PrometheusServer::Start(dir, *config);
+    absl::StatusOr<std::unique_ptr<PrometheusServer>> server =
+        PrometheusServer::Start(dir, *config);
     ASSERT_TRUE(server.ok()) << server.status();
     prometheus_ = *std::move(server);
   }
@@ -173,8 +174,8 @@ class PrometheusE2eTest : public GatewayTest {
 
   // The body of a box create through the gateway, as the backend.
   std::string CreateBody(const std::string& name) {
-    return absl::StrCat(R"({"app":"test-box","boxId":")", BoxId(name), R"(","userId":"user-)",
-                        name, R"(","waitForReady":true})");
+    return absl::StrCat(R"({"app":"test-box","boxId":")", BoxId(name), R"(","userId":"user-)", name,
+                        R"(","waitForReady":true})");
   }
 
   ScrapeTargets targets_;
@@ -200,28 +201,29 @@ TEST_F(PrometheusE2eTest, ShippedConfigScrapesEveryDaemonAndSeesBoxesPoolsAndErr
                          "state", {{"running", 3}}));
   EXPECT_TRUE(Eventually(R"(berth_allocator_pool_capacity{job="berth-allocator", pool="tty"})", "",
                          {{"", 3}}));
-  EXPECT_TRUE(Eventually(R"(berth_allocator_pool_free{job="berth-allocator", pool="tty"})", "",
-                         {{"", 0}}));
-  EXPECT_TRUE(Eventually(
-      R"(berth_allocator_requests_total{job="berth-allocator", method="Reserve"} > 0)", "code",
-      {{"OK", 3}, {"RESOURCE_EXHAUSTED", 1}}));
-  EXPECT_TRUE(Eventually(
-      R"(sum by (code) (berth_gateway_requests_total{job="berth-gateway", route="POST /v1/boxes"}))",
-      "code", {{"201", 3}, {"429", 1}}));
+  EXPECT_TRUE(
+      Eventually(R"(berth_allocator_pool_free{job="berth-allocator", pool="tty"})", "", {{"", 0}}));
+  EXPECT_TRUE(
+      Eventually(R"(berth_allocator_requests_total{job="berth-allocator", method="Reserve"} > 0)",
+                 "code", {{"OK", 3}, {"RESOURCE_EXHAUSTED", 1}}));
+  EXPECT_TRUE(
+      Eventually(R"(sum by (code) )"
+                 R"((berth_gateway_requests_total{job="berth-gateway", route="POST /v1/boxes"}))",
+                 "code", {{"201", 3}, {"429", 1}}));
   // The shipped rule sees the real series: pending (its "for" is 10 minutes).
-  EXPECT_TRUE(Eventually(
-      R"(ALERTS{alertname="BerthAllocatorPoolNearlyEmpty", alertstate="pending", job="berth-allocator"})",
-      "pool", {{"tty", 1}}));
+  EXPECT_TRUE(
+      Eventually(R"(ALERTS{alertname="BerthAllocatorPoolNearlyEmpty", alertstate="pending", )"
+                 R"(job="berth-allocator"})",
+                 "pool", {{"tty", 1}}));
 
   // One stop: its TTY is free again.
   HttpResult stopped = Call(Delete("/v1/boxes/" + BoxId("b"), backend));
   ASSERT_EQ(stopped.status, 200) << stopped.Describe();
   EXPECT_TRUE(Eventually(R"(sum by (state) (berth_boxes{job="berth-docker", app="test-box"}) > 0)",
                          "state", {{"running", 2}}));
-  EXPECT_TRUE(Eventually(R"(berth_allocator_pool_free{job="berth-allocator", pool="tty"})", "",
-                         {{"", 1}}));
   EXPECT_TRUE(
-      Eventually(R"(sum(berth_box_stops_total{job="berth-docker"}))", "", {{"", 1}}));
+      Eventually(R"(berth_allocator_pool_free{job="berth-allocator", pool="tty"})", "", {{"", 1}}));
+  EXPECT_TRUE(Eventually(R"(sum(berth_box_stops_total{job="berth-docker"}))", "", {{"", 1}}));
   EXPECT_TRUE(Eventually(R"(ALERTS{alertname="BerthAllocatorPoolNearlyEmpty"})", "pool", {}));
 
   ExpectEveryRuleHealthy();

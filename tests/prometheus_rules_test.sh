@@ -15,8 +15,10 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 step() { echo "==== $*"; }
 
-command -v promtool >/dev/null 2>&1 ||
-  { echo "FAIL: promtool is not installed (package prometheus: scripts/install-deps.sh)" >&2; exit 1; }
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "FAIL: promtool is not installed (package prometheus: scripts/install-deps.sh)" >&2
+  exit 1
+fi
 promtool --version | head -n 1
 
 # promtool resolves rule_files against the directory it runs in: run it where the files are.

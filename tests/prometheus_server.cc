@@ -51,7 +51,8 @@ std::string UrlEncode(absl::string_view text) {
     if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(&out, "%", absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
     }
   }
   return out;
@@ -119,8 +120,9 @@ std::string DescribeSamples(const std::vector<PromSample>& samples) {
   return absl::StrJoin(lines, "\n");
 }
 
-absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
-    const std::string& dir, const std::string& config, absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(const std::string& dir,
+                                                                          const std::string& config,
+                                                                          absl::Duration timeout) {
   const std::string binary = OnPath("prometheus");
   if (binary.empty()) {
     return absl::FailedPreconditionError(
@@ -158,9 +160,8 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
     }
     absl::SleepFor(absl::Milliseconds(200));
   }
-  return absl::DeadlineExceededError(absl::StrCat("prometheus not ready after ",
-                                                  absl::FormatDuration(timeout), "; log:\n",
-                                                  server->Log()));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "prometheus not ready after ", absl::FormatDuration(timeout), "; log:\n", server->Log()));
 }
 
 PrometheusServer::~PrometheusServer() {
@@ -195,7 +196,8 @@ absl::StatusOr<std::vector<PromSample>> PrometheusServer::Query(const std::strin
   std::vector<PromSample> samples;
   for (const Value& element : result->list_value().values()) {
     absl::StatusOr<PromSample> sample = ParseSample(element);
-    if (!sample.ok()) return absl::InternalError(absl::StrCat(sample.status().message(), ": ", *body));
+    if (!sample.ok())
+      return absl::InternalError(absl::StrCat(sample.status().message(), ": ", *body));
     samples.push_back(*std::move(sample));
   }
   return samples;
