@@ -8,7 +8,7 @@
 //     running 3; the tty pool's capacity 3 and free 0; Reserve counted OK 3 times and
 //     RESOURCE_EXHAUSTED once; the gateway's POST /v1/boxes counted 201 3 times and 429 once;
 //     BerthAllocatorPoolNearlyEmpty pending for the tty pool;
-//   - after 1 stop: running 2, tty free 1, one stop counted, the alert gone;
+//   - after 1 stop: running 2, tty free 1, one stop counted (reason requested), the alert gone;
 //   - every rule of berth-rules.yml has been evaluated against the real series without error;
 //   - `promtool check metrics` finds no problem in each daemon's /metrics;
 //   - the gateway SIGKILLed: its job's up is 0 (the others' 1) and BerthDaemonDown is pending
@@ -223,7 +223,8 @@ TEST_F(PrometheusE2eTest, ShippedConfigScrapesEveryDaemonAndSeesBoxesPoolsAndErr
                          "state", {{"running", 2}}));
   EXPECT_TRUE(
       Eventually(R"(berth_allocator_pool_free{job="berth-allocator", pool="tty"})", "", {{"", 1}}));
-  EXPECT_TRUE(Eventually(R"(sum(berth_box_stops_total{job="berth-docker"}))", "", {{"", 1}}));
+  EXPECT_TRUE(
+      Eventually(R"(berth_box_stops_total{job="berth-docker"} > 0)", "reason", {{"requested", 1}}));
   EXPECT_TRUE(Eventually(R"(ALERTS{alertname="BerthAllocatorPoolNearlyEmpty"})", "pool", {}));
 
   ExpectEveryRuleHealthy();
