@@ -12,11 +12,10 @@ packages=(
   libssl-dev libboost1.74-dev zlib1g-dev openssl curl wrk nghttp2-client
   libjwt-dev  # only the gateway's tests and bench/gateway_load (they mint tokens with it)
   docker.io busybox-static
-  prometheus  # promtool, which checks the daemons' metrics in the tests
+  prometheus  # promtool (the daemons' metrics, deploy/prometheus/'s checks), the end-to-end server
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
   libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
-  prometheus  # promtool for deploy/prometheus/'s checks, and the server for its end-to-end test
 )
 
 # A host that already has a Docker engine (Docker's own docker-ce packages, say) keeps it:
