@@ -21,7 +21,8 @@ class Plugin final : public grpc::ServerBuilderPlugin {
 
   std::string name() override { return "berth_server_reflection"; }
   void InitServer(grpc::ServerInitializer* initializer) override {
-    // The initializer keeps the services alive as long as the server.
+    // The initializer keeps the services alive as long as the server. A service whose name is
+    // taken already is not registered (gRPC logs it).
     for (const std::shared_ptr<grpc::Service>& service : services_) {
       initializer->RegisterService(service);
     }

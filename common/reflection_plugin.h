@@ -31,7 +31,8 @@ class ServedServiceNames {
 // A ServerBuilder option (ServerBuilder::SetOption) that registers `services` (synchronous
 // ones) on the server the builder builds, next to the builder's own, and, once that server is
 // built, Sets `names` to the names of all the services it serves: `services`, the builder's and
-// the default health service (when on).
+// the default health service (when on). The builder must build one server only (the services
+// and `names` belong to it).
 std::unique_ptr<grpc::ServerBuilderOption> RegisterAndNameServices(
     std::vector<std::shared_ptr<grpc::Service>> services,
     std::shared_ptr<ServedServiceNames> names);
