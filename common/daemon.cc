@@ -11,7 +11,6 @@
 #include <mutex>
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
@@ -20,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/call_metadata.h"
 #include "common/grpc_status.h"
+#include "common/server_reflection.h"
 #include "common/status_macros.h"
 #include "common/unix_socket.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -224,8 +224,8 @@ absl::Status ServeUntilSignalled(const ServeOptions& options, const UnixSocketCl
   const std::string listen = absl::StrCat("unix:", claim.path());
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  AddServerReflection(builder);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials());
   // A sync-API service's threads exit when more than MAX_POLLERS of them wait for work (default
   // 2), so a burst of concurrent calls made gRPC start and end a thread per call.

@@ -56,7 +56,7 @@ struct ServeOptions {
 // The life of a daemon's gRPC server, shared by every Berth daemon:
 //   - serves on the socket the caller claimed (see UnixSocketClaim; claim it before opening
 //     any state, so that a second instance touches nothing) with the health service and
-//     server reflection on;
+//     server reflection, grpc.reflection.v1 and v1alpha (see AddServerReflection), on;
 //   - gives the socket to `socket_group` with mode 0660, checks that a health call over the socket succeeds, and
 //     only then sends READY=1 to systemd;
 //   - when the service manager asks for it (WATCHDOG_USEC), sends WATCHDOG=1 every half period

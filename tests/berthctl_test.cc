@@ -57,6 +57,13 @@ class BerthctlTest : public BoxTest {
 
 TEST_F(BerthctlTest, DrivesDockerSvcAndNamesItsErrors) {
   ASSERT_NO_FATAL_FAILURE(StartHost());
+  Outcome probed = Berthctl(absl::StrCat("probe ", host().boxes_address()));
+  EXPECT_EQ(probed.exit_code, 0) << probed.err;
+  EXPECT_THAT(probed.out, HasSubstr("health: SERVING\n"));
+  EXPECT_THAT(probed.out, HasSubstr("service: berth.box.v1.Boxes\n"));
+  EXPECT_THAT(probed.out, HasSubstr("service: grpc.reflection.v1.ServerReflection\n"));
+  EXPECT_THAT(probed.out, HasSubstr("service: grpc.reflection.v1alpha.ServerReflection\n"));
+
   const std::string id = BoxId("ctl");
   Outcome created = Berthctl(absl::StrCat(Boxes(), " create --app=test-box --box_id=", id,
                                           " --user_id=u1 --ttl=90500ms --wait_for_ready"));

@@ -7,8 +7,8 @@
 #      own user with its limits; the gateway's user cannot read docker-svc's records (the
 #      boxes' AES keys) or the leases, nor connect to allocator.sock; docker-svc's user cannot
 #      read the gateway's JWT secret;
-#   2. health and reflection answer on both unix sockets; an HTTPS create through the gateway
-#      gives a box whose port answers;
+#   2. health and reflection (v1 and v1alpha) answer on both unix sockets; an HTTPS create
+#      through the gateway gives a box whose port answers;
 #   3. SIGKILL of each daemon's main PID in turn: systemd restarts it (NRestarts grows), the other
 #      two keep their PIDs, a new create works, the first box survives;
 #   4. journalctl -u berth-docker shows the box's log lines with its id;
@@ -160,7 +160,9 @@ step "2. health and reflection on both sockets; a create through the gateway"
 for socket in allocator boxes; do
   out=$(in_box berthctl probe "unix:/run/berth/$socket.sock") || fail "probe $socket: $out"
   grep -q "health: SERVING" <<<"$out" || fail "$socket health: $out"
-  grep -q "grpc.reflection.v1alpha.ServerReflection" <<<"$out" || fail "$socket reflection: $out"
+  grep -q "service: grpc.reflection.v1.ServerReflection" <<<"$out" || fail "$socket reflection: $out"
+  grep -q "service: grpc.reflection.v1alpha.ServerReflection" <<<"$out" ||
+    fail "$socket reflection v1alpha: $out"
 done
 secret=$(in_box cat /etc/berth/gateway-jwt.secret | tr -d '[:space:]')
 token=$(backend_token "$secret" deploy-test)

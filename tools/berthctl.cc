@@ -31,7 +31,7 @@
 #include "common/call_metadata.h"
 #include "common/grpc_channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, boxes, "unix:/run/berth/boxes.sock", "docker-svc's address");
@@ -189,8 +189,8 @@ int Watch(grpc::Channel& channel, v1::Boxes::Stub& stub) {
 }
 
 // The checks an operator (or the deployment test) makes of a daemon's socket without grpcurl:
-// the gRPC health service answers SERVING, and server reflection lists the services, one per
-// line. 0 when both work.
+// the gRPC health service answers SERVING, and server reflection (grpc.reflection.v1, as
+// current tools ask it) lists the services, one per line. 0 when both work.
 int Probe(const std::string& address) {
   std::shared_ptr<grpc::Channel> channel = berth::common::NewDaemonChannel(address);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
@@ -204,7 +204,7 @@ int Probe(const std::string& address) {
   }
   std::printf("health: %s\n",
               grpc::health::v1::HealthCheckResponse::ServingStatus_Name(health.status()).c_str());
-  namespace reflection = ::grpc::reflection::v1alpha;
+  namespace reflection = ::grpc::reflection::v1;
   grpc::ClientContext context;
   context.set_deadline(deadline);
   auto stream = reflection::ServerReflection::NewStub(channel)->ServerReflectionInfo(&context);
