@@ -1,5 +1,8 @@
 #include "tests/webdriver_client.h"
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +17,8 @@
 
 namespace berth::testing {
 namespace {
+
+constexpr char kSetsid[] = "/usr/bin/setsid";
 
 // A field of a JSON object Value; null when absent.
 google::protobuf::Value Field(const google::protobuf::Value& object, const std::string& name) {
@@ -54,8 +59,10 @@ absl::StatusOr<std::unique_ptr<WebDriver>> WebDriver::Start(
   std::unique_ptr<WebDriver> driver(new WebDriver());
   driver->port_ = FreeTcpPort();
   if (driver->port_ == 0) return absl::UnavailableError("no free TCP port");
+  // In a process group of its own (setsid(1) execs it as the group's leader), which the
+  // browsers it starts join, so that none outlives the driver.
   absl::StatusOr<std::unique_ptr<DaemonProcess>> process = DaemonProcess::Start(
-      {kChromeDriverBinary, {absl::StrCat("--port=", driver->port_)}, {}, log_path});
+      {kSetsid, {kChromeDriverBinary, absl::StrCat("--port=", driver->port_)}, {}, log_path});
   if (!process.ok()) return process.status();
   driver->driver_ = *std::move(process);
   bool ready = WaitUntil(
@@ -78,9 +85,13 @@ absl::StatusOr<std::unique_ptr<WebDriver>> WebDriver::Start(
 }
 
 WebDriver::~WebDriver() {
-  // The session's end quits the browser; chromedriver, on SIGTERM, any browser still left.
+  // The session's end quits the browser. Chromedriver leaves a browser it still runs when it
+  // ends: what is left of its process group is killed.
   if (!session_id_.empty()) (void)SessionCommand("DELETE", "");
-  if (driver_ != nullptr && !driver_->Terminate(absl::Seconds(10)).ok()) driver_->Kill();
+  if (driver_ == nullptr) return;
+  const pid_t group = driver_->pid();
+  if (!driver_->Terminate(absl::Seconds(10)).ok()) driver_->Kill();
+  if (group > 0) kill(-group, SIGKILL);
 }
 
 absl::StatusOr<google::protobuf::Value> WebDriver::Command(const std::string& method,

@@ -25,7 +25,7 @@ std::vector<std::string> HeadlessChromiumArgs(const std::string& profile_dir,
                                               const std::vector<std::string>& extra = {});
 
 // One chromedriver process and one browser session of it. The destructor ends the session
-// (the browser quits) and then chromedriver.
+// (the browser quits), then chromedriver, and kills whatever is left of the browser.
 class WebDriver {
  public:
   // Starts chromedriver on a free loopback port (its log in `log_path`) and a session of
