@@ -13,7 +13,8 @@ packages=(
   libjwt-dev  # only the gateway's tests and bench/gateway_load (they mint tokens with it)
   docker.io busybox-static
   prometheus  # promtool (the daemons' metrics, deploy/prometheus/'s checks), the end-to-end server
-  chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
+  chromium  # the browser tests (tests/gateway_browser_test.cc, gateway_host_page_test.cc)
+  chromium-driver  # WebDriver for the host page's test (tests/gateway_host_page_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
   libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
 )

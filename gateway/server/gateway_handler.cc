@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "berth/box/v1/box.pb.h"
 #include "common/call_metadata.h"
+#include "gateway/page/host_page.h"
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/transcoder.h"
 #include "google/protobuf/message.h"
@@ -78,13 +79,30 @@ HttpResponse ErrorResponse(const absl::Status& status) {
   return response;
 }
 
-bool IsProbe(absl::string_view path) {
-  return path == "/healthz" || path == "/readyz" || path == "/metrics";
+// The paths served to anyone, for GET and HEAD only: the probes and the host page.
+bool IsPublic(absl::string_view path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/";
 }
 
-// The requests answered without a token: the probes and CORS preflights.
+// The requests answered without a token: the public paths and CORS preflights.
 bool NeedsNoToken(http::verb method, absl::string_view path) {
-  return method == http::verb::options || IsProbe(path);
+  return method == http::verb::options || IsPublic(path);
+}
+
+// The host page (gateway/page): static, the same for everyone; its script asks for a token
+// before it calls anything. Nothing but its inline parts may run or load (its CSP), it is not
+// to be sniffed as anything but HTML, framed, nor kept in any cache.
+HttpResponse HostPageResponse() {
+  const HostPage& page = GetHostPage();
+  HttpResponse response{http::status::ok, 11};
+  response.set(http::field::content_type, "text/html; charset=utf-8");
+  response.set("Content-Security-Policy", page.content_security_policy);
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set(http::field::x_frame_options, "DENY");
+  response.set("Referrer-Policy", "no-referrer");
+  response.set(http::field::cache_control, "no-store");
+  response.body() = page.html;
+  return response;
 }
 
 absl::string_view TargetOf(const HttpRequestHeader& header) {
@@ -182,10 +200,14 @@ void GatewayHandler::Handle(HttpRequest request, std::shared_ptr<ResponseWriter>
     response.set(http::field::access_control_max_age, "600");
     return Finish(exchange, std::move(response));
   }
-  if (IsProbe(target.path) && req.method() != http::verb::get &&
+  if (IsPublic(target.path) && req.method() != http::verb::get &&
       req.method() != http::verb::head) {
     return FinishError(exchange, routing::MethodNotAllowed(std::string(req.method_string()),
                                                            target.path, "GET, HEAD"));
+  }
+  if (target.path == "/") {
+    exchange->route_label = "GET /";
+    return Finish(exchange, HostPageResponse());
   }
   if (target.path == "/healthz") {
     exchange->route_label = "GET /healthz";

@@ -51,6 +51,9 @@ struct GatewayHandlerOptions {
 //                  the next kReadyCacheTtl (1 s) after it, so that a flood of them costs
 //                  docker-svc about one call a second;
 //   GET /metrics   Prometheus text (metrics.h);
+//   GET /          the host page (gateway/page/host_page.h), with its Content-Security-Policy;
+//                  like the probes it needs no token, and other methods than GET and HEAD are
+//                  405;
 //   OPTIONS        CORS preflight, 204;
 //   anything else  the caller's Bearer JWT is verified from the header, before the body is
 //                  read (401, or 403 for a backend scope its issuer may not grant, for every
@@ -73,8 +76,8 @@ class GatewayHandler final : public RequestHandler {
   GatewayHandler(routing::RouteTable routes, Backend* boxes, Backend* allocator,
                  GatewayHandlerOptions options);
 
-  // Authenticates a request that needs a token; the probes and CORS preflights go through
-  // unauthenticated.
+  // Authenticates a request that needs a token; the probes, the host page and CORS preflights
+  // go through unauthenticated.
   HeaderVerdict CheckHeader(const HttpRequestHeader& header) override;
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
   Metrics& metrics() { return metrics_; }
