@@ -14,6 +14,7 @@ packages=(
   chromium  # the browser test of json_transport (tests/gateway_browser_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
   libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
+  clang-14 libfuzzer-14-dev  # scripts/fuzz.sh: tests/fuzz/'s libFuzzer targets
 )
 
 # A host that already has a Docker engine (Docker's own docker-ce packages, say) keeps it:
