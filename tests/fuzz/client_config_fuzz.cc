@@ -44,7 +44,7 @@ absl::StatusOr<std::string> CheckedDecode(absl::string_view json_data) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text = berth::fuzz::AsText(data, size);
   if (berth::fuzz::TakeSelector(text) % 2 == 0) {
-    CheckedDecode(text).IgnoreError();
+    CheckedDecode(text).status().IgnoreError();
     return 0;
   }
   const std::string gzipped = berth::testing::Gzip(std::string(text));

@@ -135,7 +135,9 @@ void CheckResponse(const HttpResponse& response) {
                std::string(value));
   }
   const auto type = response.find(http::field::content_type);
-  if (type != response.end() && absl::StartsWith(type->value(), "application/json") &&
+  if (type != response.end() &&
+      absl::StartsWith(absl::string_view(type->value().data(), type->value().size()),
+                       "application/json") &&
       !response.body().empty()) {
     const absl::Status json = berth::gateway::routing::CheckJsonSyntax(response.body());
     FUZZ_CHECK(json.ok(), absl::StrCat(json.ToString(), "\n", response.body()));

@@ -90,7 +90,7 @@ void CheckPrinter(const Message& message) {
     FUZZ_CHECK(ours == theirs, absl::StrCat("ours:   ", ours, "\ntheirs: ", theirs));
   }
   std::unique_ptr<Message> parsed(message.New());
-  const absl::Status parsed_back = google::protobuf::util::JsonStringToMessage(ours, parsed.get());
+  const auto parsed_back = google::protobuf::util::JsonStringToMessage(ours, parsed.get());
   FUZZ_CHECK(parsed_back.ok(), absl::StrCat(parsed_back.ToString(), "\n", ours));
   const bool valid_utf8 =
       AllText(message, false, [](const FieldDescriptor* field, const std::string& text) {

@@ -24,7 +24,7 @@ namespace {
 
 using ::berth::common::IntRange;
 
-enum kLine : size_t {
+enum Line : size_t {
   kRange,         // ParseIntRange within 0-65536
   kPortList,      // ParsePortList
   kIndexList,     // ParseIndexList up to 64
