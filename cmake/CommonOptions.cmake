@@ -12,6 +12,21 @@ if(BERTH_SANITIZE)
   endif()
 endif()
 
+# BERTH_FUZZ: every target is compiled for libFuzzer (coverage instrumentation, no main of
+# libFuzzer's: only tests/fuzz's targets link -fsanitize=fuzzer) and with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Clang only; the gcc builds never see these flags.
+if(BERTH_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "BERTH_FUZZ needs clang (CXX=clang++-14); this is ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  if(BERTH_SANITIZE)
+    message(FATAL_ERROR "BERTH_FUZZ already builds with the sanitizers: leave BERTH_SANITIZE off")
+  endif()
+  set(BERTH_FUZZ_FLAGS -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all)
+  add_compile_options(${BERTH_FUZZ_FLAGS} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # berth_unit_tests: every unit test executable (berth_add_unit_test) and what it needs to run,
 # so that a build directory can build just those (scripts/test.sh's sanitizer build).
 if(BERTH_BUILD_TESTS AND NOT TARGET berth_unit_tests)

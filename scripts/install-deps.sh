@@ -17,6 +17,7 @@ packages=(
   chromium-driver  # WebDriver for the host page's test (tests/gateway_host_page_test.cc)
   mmdebstrap  # the deployment test's systemd image (scripts/build-deploy-image.sh)
   libpq-dev postgresql-15  # fleet-agent, and the fleet tests' throwaway clusters
+  clang-14 libfuzzer-14-dev  # scripts/fuzz.sh: tests/fuzz/'s libFuzzer targets
 )
 
 # A host that already has a Docker engine (Docker's own docker-ce packages, say) keeps it:
