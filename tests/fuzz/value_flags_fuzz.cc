@@ -77,7 +77,7 @@ void CheckIndexList(absl::string_view text) {
 absl::Duration DurationFlag(absl::string_view text, absl::Duration fallback) {
   absl::Duration value;
   std::string error;
-  return absl::ParseFlag(std::string(text), &value, &error) ? value : fallback;
+  return absl::AbslParseFlag(text, &value, &error) ? value : fallback;
 }
 
 void CheckDockerSvcFlags(const std::vector<absl::string_view>& lines) {
