@@ -47,15 +47,16 @@ inline uint8_t TakeSelector(absl::string_view& text) {
 // A property a target checks failed: says which and aborts, which libFuzzer and the replay
 // driver both report as a finding (with the input that caused it).
 [[noreturn]] inline void PropertyFailed(const char* file, int line, const char* property,
-                                        const std::string& detail) {
-  std::fprintf(stderr, "%s:%d: property failed: %s\n%s\n", file, line, property, detail.c_str());
+                                        absl::string_view detail) {
+  std::fprintf(stderr, "%s:%d: property failed: %s\n%.*s\n", file, line, property,
+               static_cast<int>(detail.size()), detail.data());
   std::abort();
 }
 
 }  // namespace berth::fuzz
 
 // FUZZ_CHECK(condition, detail): the target's property `condition` must hold for every input;
-// `detail` (a std::string expression) is printed when it does not.
+// `detail` (text: a string or a view of one) is printed when it does not.
 #define FUZZ_CHECK(condition, detail)                                               \
   do {                                                                             \
     if (!(condition)) ::berth::fuzz::PropertyFailed(__FILE__, __LINE__, #condition, \
