@@ -67,7 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::string printed;
   if (!berth::gateway::routing::AppendJson(*message, printed).ok()) {
-    // A well-known type Berth's printer leaves to protobuf's, or a time out of JSON's range.
+    // A well-known type Berth's printer leaves to protobuf's (what it appended is unspecified),
+    // or a time out of JSON's range.
+    printed.clear();
     if (!google::protobuf::util::MessageToJsonString(*message, &printed).ok()) return 0;
   }
   std::unique_ptr<Message> again(type.New());
