@@ -11,11 +11,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/testing/reflection_client.h"
+#include "common/testing/reflection_protocols.h"
 #include "common/testing/reflection_test.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.pb.h"
-#include "grpc/reflection/v1/reflection.grpc.pb.h"
-#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 
 namespace berth::common {
@@ -27,6 +26,8 @@ using ::berth::testing::AskReflectionOnce;
 using ::berth::testing::BuildFiles;
 using ::berth::testing::FileNames;
 using ::berth::testing::ListedServices;
+using ::berth::testing::ReflectionV1;
+using ::berth::testing::ReflectionV1Alpha;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -36,18 +37,6 @@ constexpr char kTypesFile[] = "common/testing/reflection_test_types.proto";
 constexpr char kTimestampFile[] = "google/protobuf/timestamp.proto";
 constexpr char kDescriptorFile[] = "google/protobuf/descriptor.proto";
 constexpr char kGreeter[] = "berth.testing.reflection.Greeter";
-
-struct ReflectionV1 {
-  using ServerReflection = ::grpc::reflection::v1::ServerReflection;
-  using Request = ::grpc::reflection::v1::ServerReflectionRequest;
-  using Response = ::grpc::reflection::v1::ServerReflectionResponse;
-};
-
-struct ReflectionV1Alpha {
-  using ServerReflection = ::grpc::reflection::v1alpha::ServerReflection;
-  using Request = ::grpc::reflection::v1alpha::ServerReflectionRequest;
-  using Response = ::grpc::reflection::v1alpha::ServerReflectionResponse;
-};
 
 template <typename Protocol>
 class ServerReflectionTest : public ::testing::Test {

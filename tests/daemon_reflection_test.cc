@@ -12,11 +12,10 @@
 
 #include "absl/time/time.h"
 #include "common/testing/reflection_client.h"
+#include "common/testing/reflection_protocols.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
-#include "grpc/reflection/v1/reflection.grpc.pb.h"
-#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "testing_support/allocator_client.h"
 #include "testing_support/box_host.h"
@@ -26,18 +25,6 @@ namespace berth::testing {
 namespace {
 
 using ::testing::IsSupersetOf;
-
-struct ReflectionV1 {
-  using ServerReflection = ::grpc::reflection::v1::ServerReflection;
-  using Request = ::grpc::reflection::v1::ServerReflectionRequest;
-  using Response = ::grpc::reflection::v1::ServerReflectionResponse;
-};
-
-struct ReflectionV1Alpha {
-  using ServerReflection = ::grpc::reflection::v1alpha::ServerReflection;
-  using Request = ::grpc::reflection::v1alpha::ServerReflectionRequest;
-  using Response = ::grpc::reflection::v1alpha::ServerReflectionResponse;
-};
 
 // What a daemon serves: its own service (or the health service, for a daemon without one) and
 // some of that service's methods.
