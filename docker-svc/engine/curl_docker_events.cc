@@ -10,11 +10,12 @@
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "docker-svc/engine/engine_json.h"
+#include "docker-svc/engine/event_lines.h"
 
 namespace berth::docker::curl_http {
 namespace {
 
-// Bound on what an error body or a single event line may grow to in memory.
+// Bound on what an error body may grow to in memory.
 constexpr size_t kMaxBufferedBytes = 1 << 20;
 
 // "/events" with `filters` and `since` in its query; Docker takes `since` as
@@ -47,25 +48,21 @@ struct EventStream {
   CURL* handle = nullptr;
   const std::function<bool(const Event&)>* on_event = nullptr;
   long http_status = 0;
-  std::string pending;     // bytes of an event line not yet complete
+  engine_json::EventLineReader lines;
   std::string error_body;  // the body of a non-200 answer
   bool stopped = false;    // on_event returned false
   absl::Status error;      // an event that could not be parsed or buffered
 
-  // Hands one complete line to on_event. False stops the transfer.
-  bool Deliver(absl::string_view line) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) return true;
-    absl::StatusOr<Event> event = engine_json::ParseEvent(line);
-    if (!event.ok()) {
-      error = absl::InternalError(absl::StrCat("watch events: ", event.status().message()));
-      return false;
-    }
-    if (!(*on_event)(*event)) {
+  // What a reader's answer means for the transfer: true goes on, false stops it (on_event
+  // stopped it, or `error` says why).
+  bool Continue(const absl::Status& read) {
+    if (read.ok()) return true;
+    if (absl::IsCancelled(read)) {
       stopped = true;
-      return false;
+    } else {
+      error = read;
     }
-    return true;
+    return false;
   }
 
   size_t Write(const char* data, size_t size) {
@@ -74,18 +71,7 @@ struct EventStream {
       if (error_body.size() < kMaxBufferedBytes) error_body.append(data, size);
       return size;
     }
-    pending.append(data, size);
-    size_t start = 0;
-    for (size_t newline; (newline = pending.find('\n', start)) != std::string::npos;
-         start = newline + 1) {
-      if (!Deliver(absl::string_view(pending).substr(start, newline - start))) return 0;
-    }
-    pending.erase(0, start);
-    if (pending.size() > kMaxBufferedBytes) {
-      error = absl::InternalError("watch events: an event line exceeds 1 MiB");
-      return 0;
-    }
-    return size;
+    return Continue(lines.Append(absl::string_view(data, size), *on_event)) ? size : 0;
   }
 
   static size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
@@ -98,13 +84,9 @@ struct EventStream {
   absl::Status Finish(const Request& request, const std::string& socket_path) {
     if (http_status == 0) curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &http_status);
     if (http_status != 200) return HttpError(request, http_status, error_body);
-    if (!pending.empty()) {
-      std::string last = std::move(pending);
-      pending.clear();
-      if (!Deliver(last)) {
-        if (stopped) return absl::OkStatus();
-        return error;
-      }
+    if (!Continue(lines.Finish(*on_event))) {
+      if (stopped) return absl::OkStatus();
+      return error;
     }
     return absl::UnavailableError(absl::StrCat("watch events: the docker engine at ", socket_path,
                                                " ended the event stream"));
