@@ -44,7 +44,7 @@ run_one() {
   rm -rf "$dir"
   mkdir -p "$dir/corpus"
   # -rss_limit_mb: well above a target's need, so that only a runaway allocation trips it.
-  "$build_dir/$target" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
+  "$build_dir/tests/fuzz/$target" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
     -timeout=25 -dict="tests/fuzz/dict/$target.dict" -artifact_prefix="$dir/" \
     "$dir/corpus" "tests/fuzz/corpus/$target" >"$dir/log" 2>&1 || true
 }

@@ -6,8 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/json_syntax.h"
 
 namespace berth::docker {
 namespace {
@@ -42,13 +41,11 @@ absl::StatusOr<std::string> Gunzip(absl::string_view compressed) {
   return out;
 }
 
+// `text` must be strict RFC 8259 JSON: the box reads it as its config.json with whatever parser
+// it has (protobuf's own parser lets control characters in strings through, for one).
 absl::Status CheckJson(absl::string_view text, absl::string_view what) {
-  google::protobuf::Value value;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(text.data(), text.size()), &value);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not valid JSON: ", std::string(status.message())));
+  if (absl::Status syntax = common::CheckJsonSyntax(text); !syntax.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON: ", syntax.message()));
   }
   return absl::OkStatus();
 }

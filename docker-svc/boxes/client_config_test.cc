@@ -48,6 +48,18 @@ TEST(DecodeClientConfigTest, RefusesWhatIsNotJson) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gzip")));
 }
 
+// Found by tests/fuzz/client_config_fuzz (corpus entry control-character-in-string): protobuf's
+// JSON parser, which this once used, takes a raw control character inside a string, which
+// strict JSON (and the box's own reader) refuses.
+TEST(DecodeClientConfigTest, RefusesAControlCharacterInAString) {
+  const std::string config = "{\"bookmarks\":[\"https://example\x0e" "com\"]}";
+  EXPECT_THAT(DecodeClientConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_THAT(DecodeClientConfig(absl::Base64Escape(Gzip(config))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_OK(DecodeClientConfig("{\"bookmarks\":[\"https://example\\u000ecom\"]}"));
+}
+
 TEST(DecodeClientConfigTest, RefusesABombThatInflatesTooFar) {
   const std::string big = "[\"" + std::string(kMaxClientConfigBytes + 10, 'a') + "\"]";
   EXPECT_THAT(DecodeClientConfig(absl::Base64Escape(Gzip(big))),

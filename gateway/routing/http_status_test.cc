@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -73,7 +73,7 @@ TEST(ErrorBodyTest, IsValidJsonForAnyMessage) {
   const std::string controls(kControls, sizeof(kControls) - 1);
   const std::string message = controls + "bad\xff\xfe utf8 caf\xc3\xa9 \xe2\x80\xa8";
   const std::string body = ErrorBody(absl::StatusCode::kInternal, message);
-  EXPECT_TRUE(CheckJsonSyntax(body).ok()) << body;
+  EXPECT_TRUE(common::CheckJsonSyntax(body).ok()) << body;
   const google::protobuf::Struct parsed = ParseStruct(body);
   EXPECT_EQ(parsed.fields().at("code").number_value(), 13);
   EXPECT_EQ(parsed.fields().at("message").string_value(),

@@ -7,13 +7,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace berth::gateway::routing {
 namespace {
 
+using ::berth::common::JsonMember;
+using ::berth::common::JsonValue;
+using ::berth::common::ParseJson;
 using ::google::protobuf::Descriptor;
 using ::google::protobuf::FieldDescriptor;
 using ::google::protobuf::Message;

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace berth::gateway::routing {
 namespace {
@@ -14,8 +15,6 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 }  // namespace
 
@@ -42,42 +41,6 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_s
   return out;
 }
 
-int Utf8SequenceLength(absl::string_view text) {
-  if (text.empty()) return 0;
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  int length;
-  uint32_t min;
-  uint32_t code_point;
-  if ((lead & 0xE0) == 0xC0) {
-    length = 2, min = 0x80, code_point = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3, min = 0x800, code_point = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4, min = 0x10000, code_point = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (text.size() < static_cast<size_t>(length)) return 0;
-  for (int i = 1; i < length; ++i) {
-    if (!IsContinuation(byte(i))) return 0;
-    code_point = (code_point << 6) | (byte(i) & 0x3F);
-  }
-  if (code_point < min || code_point > 0x10FFFF) return 0;
-  if (code_point >= 0xD800 && code_point <= 0xDFFF) return 0;
-  return length;
-}
-
-bool IsValidUtf8(absl::string_view text) {
-  while (!text.empty()) {
-    const int length = Utf8SequenceLength(text);
-    if (length == 0) return false;
-    text.remove_prefix(length);
-  }
-  return true;
-}
-
 std::string JsonQuote(absl::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -86,7 +49,7 @@ std::string JsonQuote(absl::string_view text) {
   while (!text.empty()) {
     const unsigned char c = static_cast<unsigned char>(text[0]);
     if (c >= 0x80) {
-      const int length = Utf8SequenceLength(text);
+      const int length = common::Utf8SequenceLength(text);
       if (length == 0) {
         out.append("\\ufffd");
         text.remove_prefix(1);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "gateway/routing/http_status.h"
 #include "gateway/routing/json_body.h"
 #include "gateway/routing/json_printer.h"
@@ -117,7 +118,7 @@ absl::Status SetFieldFromText(const FieldDescriptor& field, absl::string_view te
         }
         reflection.SetString(&message, &field, std::move(bytes));
       } else {
-        if (!IsValidUtf8(text)) {
+        if (!common::IsValidUtf8(text)) {
           return absl::InvalidArgumentError(absl::StrCat(what, " is not valid UTF-8"));
         }
         reflection.SetString(&message, &field, std::string(text));

@@ -7,7 +7,7 @@
 #include "berth/box/v1/box.grpc.pb.h"
 #include "common/testing/status_matchers.h"
 #include "gateway/routing/http_status.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "gateway/routing/route_table.h"
 #include "gateway/routing/testdata/routing_test.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -439,7 +439,7 @@ TEST(StreamLineTest, WritesOneResultObjectPerLine) {
   const std::string stream = line + second;
   std::vector<absl::string_view> lines = absl::StrSplit(stream, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u);
-  for (absl::string_view one : lines) EXPECT_TRUE(CheckJsonSyntax(one).ok()) << one;
+  for (absl::string_view one : lines) EXPECT_TRUE(common::CheckJsonSyntax(one).ok()) << one;
 }
 
 TEST(StreamLineTest, EndsAFailedStreamWithAnErrorLine) {

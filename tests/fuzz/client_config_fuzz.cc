@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/testing/gzip.h"
 #include "docker-svc/boxes/client_config.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {
@@ -33,7 +33,7 @@ absl::StatusOr<std::string> CheckedDecode(absl::string_view json_data) {
     return config;
   }
   FUZZ_CHECK(config->size() <= kMaxClientConfigBytes, absl::StrCat(config->size()));
-  const absl::Status strict = berth::gateway::routing::CheckJsonSyntax(*config);
+  const absl::Status strict = berth::common::CheckJsonSyntax(*config);
   FUZZ_CHECK(strict.ok(), absl::StrCat("accepted a config that is not JSON (", strict.ToString(),
                                        "): ", *config));
   return config;

@@ -27,7 +27,7 @@
 #include "common/testing/fake_clock.h"
 #include "gateway/auth/jwt_verifier.h"
 #include "gateway/backend/backend.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "gateway/routing/route_table.h"
 #include "gateway/server/gateway_handler.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -139,7 +139,7 @@ void CheckResponse(const HttpResponse& response) {
       absl::StartsWith(absl::string_view(type->value().data(), type->value().size()),
                        "application/json") &&
       !response.body().empty()) {
-    const absl::Status json = berth::gateway::routing::CheckJsonSyntax(response.body());
+    const absl::Status json = berth::common::CheckJsonSyntax(response.body());
     FUZZ_CHECK(json.ok(), absl::StrCat(json.ToString(), "\n", response.body()));
   }
 }

@@ -11,18 +11,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
-using ::berth::gateway::routing::CheckJsonSyntax;
-using ::berth::gateway::routing::JsonMember;
-using ::berth::gateway::routing::JsonValue;
-using ::berth::gateway::routing::ParseJson;
+using ::berth::common::CheckJsonSyntax;
+using ::berth::common::JsonMember;
+using ::berth::common::JsonValue;
+using ::berth::common::ParseJson;
 
 void CheckValue(const JsonValue& value, int depth) {
-  FUZZ_CHECK(depth <= berth::gateway::routing::kMaxJsonDepth, absl::StrCat(depth));
+  FUZZ_CHECK(depth <= berth::common::kMaxJsonDepth, absl::StrCat(depth));
   const absl::Status alone = CheckJsonSyntax(value.text);
   FUZZ_CHECK(alone.ok(), absl::StrCat(alone.ToString(), "\n", value.text));
   switch (value.kind) {

@@ -30,15 +30,15 @@
 #include "absl/time/time.h"
 #include "common/testing/fake_clock.h"
 #include "gateway/auth/jwt_verifier.h"
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
 using ::berth::gateway::Caller;
 using ::berth::gateway::JwtVerifier;
-using ::berth::gateway::routing::JsonMember;
-using ::berth::gateway::routing::JsonValue;
+using ::berth::common::JsonMember;
+using ::berth::common::JsonValue;
 
 constexpr char kSecret[] = "fuzz-secret-0123456789abcdef-0123456789";
 
@@ -91,7 +91,7 @@ std::optional<std::string> PlainString(const JsonValue& value) {
 }
 
 void CheckCaller(const Caller& caller, absl::string_view claims_text) {
-  absl::StatusOr<JsonValue> claims = berth::gateway::routing::ParseJson(claims_text);
+  absl::StatusOr<JsonValue> claims = berth::common::ParseJson(claims_text);
   FUZZ_CHECK(claims.ok() && claims->kind == JsonValue::Kind::kObject,
              absl::StrCat("accepted claims that are no JSON object: ", claims_text));
   const JsonValue* sub = LastClaim(*claims, "sub");

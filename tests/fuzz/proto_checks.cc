@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/routing/json_printer.h"
-#include "gateway/routing/text_codec.h"
+#include "common/utf8.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
@@ -95,7 +95,7 @@ void CheckPrinter(const Message& message) {
   const bool valid_utf8 =
       AllText(message, false, [](const FieldDescriptor* field, const std::string& text) {
         return field->type() == FieldDescriptor::TYPE_BYTES ||
-               gateway::routing::IsValidUtf8(text);
+               common::IsValidUtf8(text);
       });
   if (valid_utf8) {
     FUZZ_CHECK(SameMessage(message, *parsed),

@@ -1,5 +1,5 @@
-#ifndef BERTH_GATEWAY_ROUTING_JSON_SYNTAX_H_
-#define BERTH_GATEWAY_ROUTING_JSON_SYNTAX_H_
+#ifndef BERTH_COMMON_JSON_SYNTAX_H_
+#define BERTH_COMMON_JSON_SYNTAX_H_
 
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace berth::gateway::routing {
+namespace berth::common {
 
 // How deeply arrays and objects may nest (protobuf's JSON parser allows the same).
 inline constexpr int kMaxJsonDepth = 100;
@@ -40,6 +40,6 @@ struct JsonMember {
 // `text` as a tree of JsonValues; errors as CheckJsonSyntax's.
 absl::StatusOr<JsonValue> ParseJson(absl::string_view text);
 
-}  // namespace berth::gateway::routing
+}  // namespace berth::common
 
-#endif  // BERTH_GATEWAY_ROUTING_JSON_SYNTAX_H_
+#endif  // BERTH_COMMON_JSON_SYNTAX_H_

@@ -1,12 +1,12 @@
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/routing/text_codec.h"
+#include "common/utf8.h"
 
-namespace berth::gateway::routing {
+namespace berth::common {
 namespace {
 
 // Appends code point `c` (at most U+10FFFF, not a surrogate) as UTF-8.
@@ -303,4 +303,4 @@ absl::StatusOr<JsonValue> ParseJson(absl::string_view text) {
   return tree;
 }
 
-}  // namespace berth::gateway::routing
+}  // namespace berth::common

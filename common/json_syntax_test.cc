@@ -1,4 +1,4 @@
-#include "gateway/routing/json_syntax.h"
+#include "common/json_syntax.h"
 
 #include <string>
 
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace berth::gateway::routing {
+namespace berth::common {
 namespace {
 
 using ::berth::testing::IsOk;
@@ -126,4 +126,4 @@ TEST(CheckJsonSyntaxTest, LimitsNesting) {
 }
 
 }  // namespace
-}  // namespace berth::gateway::routing
+}  // namespace berth::common
