@@ -20,7 +20,7 @@ TEST(IsValidUtf8Test, AcceptsWellFormedAndRejectsTheRest) {
 TEST(Utf8SequenceLengthTest, CountsTheSequenceAtTheStart) {
   EXPECT_EQ(Utf8SequenceLength(""), 0);
   EXPECT_EQ(Utf8SequenceLength("a\xc3\xa9"), 1);
-  EXPECT_EQ(Utf8SequenceLength("\xc3\xa9a"), 2);
+  EXPECT_EQ(Utf8SequenceLength("\xc3\xa9" "a"), 2);
   EXPECT_EQ(Utf8SequenceLength("\xf0\x9f\x98\x80"), 4);
   EXPECT_EQ(Utf8SequenceLength("\xe2\x82"), 0);  // Truncated.
 }
