@@ -8,8 +8,9 @@
 # <build>/fuzz-work/<target>/corpus, never into the checked-in corpus; a crash, leak, timeout or
 # failed property leaves its input in <build>/fuzz-work/<target>/ and its log beside it.
 # Prints, per target, the executions, the corpus size and the findings; exits 1 when any target
-# found anything. A finding, once fixed, gets a test of its own and its input goes into
-# tests/fuzz/corpus/<target>/, where every test run replays it (FuzzReplay.<target>).
+# found a crash, leak, timeout or running out of memory, or did not finish. A finding, once
+# fixed, gets a test of its own and its input goes into tests/fuzz/corpus/<target>/, where
+# every test run replays it (FuzzReplay.<target>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -59,8 +60,11 @@ for target in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
   corpus=$(( $(ls "$dir/corpus" | wc -l) + $(ls "tests/fuzz/corpus/$target" | wc -l) ))
-  findings=$(cd "$dir" && ls | grep -E '^(crash|leak|timeout|oom|slow-unit)-' || true)
-  if [ -n "$findings" ] || [ -z "$runs" ]; then
+  findings=$(cd "$dir" && ls | grep -E '^(crash|leak|timeout|oom)-' || true)
+  # A slow unit (over 10 s, libFuzzer's -report_slow_units) is told, not counted as a finding.
+  slow=$(cd "$dir" && ls | grep -c '^slow-unit-' || true)
+  [ "$slow" -gt 0 ] && findings="${findings:+$findings }($slow slow units kept)"
+  if grep -qE '^(crash|leak|timeout|oom)-' <<<"$findings" || [ -z "$runs" ]; then
     found=1
     [ -z "$runs" ] && findings="${findings:-the run did not finish: see $dir/log}"
   fi
