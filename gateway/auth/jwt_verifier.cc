@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/files.h"
+#include "common/json_syntax.h"
 #include "common/status_macros.h"
 #include "gateway/auth/jwt_claims.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -94,7 +95,10 @@ absl::StatusOr<Message> DecodeJsonSegment(absl::string_view segment, absl::strin
   Message message;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
+  // Strict JSON first: protobuf's parser takes what JSON does not (a raw control character in
+  // a string, for one), and a token must mean one thing to every reader of it.
   if (!IsBase64Url(segment) || !absl::WebSafeBase64Unescape(segment, &json) ||
+      !common::CheckJsonSyntax(json).ok() ||
       !google::protobuf::util::JsonStringToMessage(json, &message, options).ok()) {
     return Unauthenticated("malformed", absl::StrCat("malformed token ", what));
   }

@@ -3,14 +3,17 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
@@ -78,6 +81,21 @@ JwtConfig KeyConfig(const std::string& public_key_pem, const std::string& hs256_
   return config;
 }
 JwtConfig SecretConfig(const std::string& secret) { return KeyConfig("", secret); }
+
+// "<header>.<claims>.<signature>" signed with HS256 by hand, so that the JSON can be anything
+// (libjwt refuses to sign what is not JSON).
+std::string SignHs256Raw(const std::string& header_json, const std::string& claims_json) {
+  std::string header, claims, signature;
+  absl::WebSafeBase64Escape(header_json, &header);
+  absl::WebSafeBase64Escape(claims_json, &claims);
+  const std::string input = header + "." + claims;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_size = 0;
+  HMAC(EVP_sha256(), kSecret, static_cast<int>(std::strlen(kSecret)),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_size);
+  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(mac), mac_size), &signature);
+  return input + "." + signature;
+}
 
 class JwtVerifierTest : public ::testing::Test {
  protected:
@@ -149,6 +167,22 @@ TEST_F(JwtVerifierTest, AcceptsHs256) {
   ASSERT_OK_AND_ASSIGN(Caller caller, verifier.Verify(Bearer(token)));
   EXPECT_EQ(caller.subject, "alice");
   EXPECT_FALSE(caller.backend);
+}
+
+// Found by tests/fuzz/jwt_fuzz (corpus entry control-character-in-claims): protobuf's JSON
+// parser took claims that are not JSON (a raw control character in a name or a string).
+TEST_F(JwtVerifierTest, RefusesClaimsThatAreNotStrictJson) {
+  JwtVerifier verifier = SecretVerifier();
+  const std::string header = R"({"alg":"HS256","typ":"JWT"})";
+  const std::string exp = absl::StrCat(kNow + 3600);
+  EXPECT_OK(verifier.Verify("Bearer " + SignHs256Raw(header, R"({"sub":"u1","exp":)" + exp + "}")));
+  for (const std::string claims :
+       {std::string("{\"su\0b\":\"a\",\"sub\":\"b\",\"exp\":", 28) + exp + "}",
+        "{\"sub\":\"u\x01\",\"exp\":" + exp + "}", "{\"sub\":\"u1\",\"exp\":" + exp + ",}"}) {
+    EXPECT_THAT(verifier.Verify("Bearer " + SignHs256Raw(header, claims)),
+                StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("malformed")))
+        << claims;
+  }
 }
 
 TEST_F(JwtVerifierTest, AcceptsBothKeyKindsWhenBothAreConfigured) {

@@ -1,6 +1,7 @@
 #include "gateway/routing/json_printer.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -107,6 +108,19 @@ void AppendQuoted(absl::string_view text, std::string& out) {
   out += '"';
 }
 
+// Whether `text` reads back as `value` as protobuf checks it (safe_strtod, safe_strtof): a
+// result that underflows to a subnormal sets ERANGE, which counts as not reading back.
+bool ReadsBack(const char* text, double value) {
+  errno = 0;
+  const double parsed = std::strtod(text, nullptr);
+  return errno == 0 && parsed == value;
+}
+bool ReadsBack(const char* text, float value) {
+  errno = 0;
+  const float parsed = std::strtof(text, nullptr);
+  return errno == 0 && parsed == value;
+}
+
 // A finite double as the shortest of %.15g / %.17g that reads back the same, like protobuf.
 void AppendDouble(double value, std::string& out) {
   if (std::isnan(value)) {
@@ -116,7 +130,7 @@ void AppendDouble(double value, std::string& out) {
   } else {
     char buffer[32];
     std::snprintf(buffer, sizeof buffer, "%.15g", value);
-    if (std::strtod(buffer, nullptr) != value) std::snprintf(buffer, sizeof buffer, "%.17g", value);
+    if (!ReadsBack(buffer, value)) std::snprintf(buffer, sizeof buffer, "%.17g", value);
     out += buffer;
   }
 }
@@ -125,7 +139,7 @@ void AppendFloat(float value, std::string& out) {
   if (!std::isfinite(value)) return AppendDouble(value, out);
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.6g", static_cast<double>(value));
-  if (std::strtof(buffer, nullptr) != value) {
+  if (!ReadsBack(buffer, value)) {
     std::snprintf(buffer, sizeof buffer, "%.9g", static_cast<double>(value));
   }
   out += buffer;

@@ -150,6 +150,18 @@ TEST(JsonPrinterTest, EqualsProtobufsPrinterOnBerthMessages) {
   EXPECT_EQ(Print(box::v1::Box()), "{}");
 }
 
+// Found by tests/fuzz/json_printer_fuzz (corpus entry subnormal-float): protobuf prints a
+// subnormal with all its digits (its read-back check sees strtof's ERANGE), and so must this.
+TEST(JsonPrinterTest, SubnormalsPrintAsProtobufPrintsThem) {
+  Everything message;
+  message.add_scales(4.30619018e-42f);
+  message.add_scales(1e-40f);
+  message.add_ratios(4.9406564584124654e-324);
+  message.add_ratios(2.5e-310);
+  EXPECT_EQ(Print(message), ProtobufPrint(message));
+  ExpectParsesBackTo(Print(message), message);
+}
+
 TEST(JsonPrinterTest, MapsAreObjectsInKeyOrder) {
   Everything message;
   (*message.mutable_counts())["b"] = 2;
