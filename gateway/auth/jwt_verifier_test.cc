@@ -176,7 +176,7 @@ TEST_F(JwtVerifierTest, RefusesClaimsThatAreNotStrictJson) {
   const std::string header = R"({"alg":"HS256","typ":"JWT"})";
   const std::string exp = absl::StrCat(kNow + 3600);
   EXPECT_OK(verifier.Verify("Bearer " + SignHs256Raw(header, R"({"sub":"u1","exp":)" + exp + "}")));
-  for (const std::string claims :
+  for (const std::string& claims :
        {std::string("{\"su\0b\":\"a\",\"sub\":\"b\",\"exp\":", 28) + exp + "}",
         "{\"sub\":\"u\x01\",\"exp\":" + exp + "}", "{\"sub\":\"u1\",\"exp\":" + exp + ",}"}) {
     EXPECT_THAT(verifier.Verify("Bearer " + SignHs256Raw(header, claims)),
