@@ -108,13 +108,10 @@ void AppendQuoted(absl::string_view text, std::string& out) {
   out += '"';
 }
 
-// Whether `text` reads back as `value` as protobuf checks it (safe_strtod, safe_strtof): a
-// result that underflows to a subnormal sets ERANGE, which counts as not reading back.
-bool ReadsBack(const char* text, double value) {
-  errno = 0;
-  const double parsed = std::strtod(text, nullptr);
-  return errno == 0 && parsed == value;
-}
+// Whether `text` reads back as `value` as protobuf checks it: for a double, equality
+// (safe_strtod); for a float, equality without ERANGE (safe_strtof), so that a float that
+// underflows to a subnormal does not count as read back.
+bool ReadsBack(const char* text, double value) { return std::strtod(text, nullptr) == value; }
 bool ReadsBack(const char* text, float value) {
   errno = 0;
   const float parsed = std::strtof(text, nullptr);

@@ -151,7 +151,8 @@ TEST(JsonPrinterTest, EqualsProtobufsPrinterOnBerthMessages) {
 }
 
 // Found by tests/fuzz/json_printer_fuzz (corpus entry subnormal-float): protobuf prints a
-// subnormal with all its digits (its read-back check sees strtof's ERANGE), and so must this.
+// subnormal float with all its digits (its read-back check sees strtof's ERANGE), a subnormal
+// double not (its check of doubles looks at no errno), and so must this.
 TEST(JsonPrinterTest, SubnormalsPrintAsProtobufPrintsThem) {
   Everything message;
   message.add_scales(4.30619018e-42f);
