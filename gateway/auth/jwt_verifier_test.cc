@@ -3,21 +3,19 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/testing/fake_clock.h"
+#include "common/testing/hs256_token.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -82,19 +80,9 @@ JwtConfig KeyConfig(const std::string& public_key_pem, const std::string& hs256_
 }
 JwtConfig SecretConfig(const std::string& secret) { return KeyConfig("", secret); }
 
-// "<header>.<claims>.<signature>" signed with HS256 by hand, so that the JSON can be anything
-// (libjwt refuses to sign what is not JSON).
+// Any bytes as header and claims, signed with kSecret.
 std::string SignHs256Raw(const std::string& header_json, const std::string& claims_json) {
-  std::string header, claims, signature;
-  absl::WebSafeBase64Escape(header_json, &header);
-  absl::WebSafeBase64Escape(claims_json, &claims);
-  const std::string input = header + "." + claims;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  HMAC(EVP_sha256(), kSecret, static_cast<int>(std::strlen(kSecret)),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_size);
-  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(mac), mac_size), &signature);
-  return input + "." + signature;
+  return berth::testing::SignHs256Raw(kSecret, header_json, claims_json);
 }
 
 class JwtVerifierTest : public ::testing::Test {

@@ -10,9 +10,6 @@
 // lexically last counts): "sub" as the subject, "exp" as the expiry, the backend role only with
 // "backend" in "scope"; the same header verified again gives the same answer (the memory of
 // verified tokens changes nothing).
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/testing/fake_clock.h"
+#include "common/testing/hs256_token.h"
 #include "gateway/auth/jwt_verifier.h"
 #include "common/json_syntax.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -55,22 +53,9 @@ const JwtVerifier& Verifier() {
   return *verifier;
 }
 
-std::string Base64Url(absl::string_view bytes) {
-  std::string out;
-  absl::WebSafeBase64Escape(bytes, &out);
-  return out;
-}
-
 // "<header>.<claims>.<HS256 signature>", each part base64url.
 std::string SignedToken(absl::string_view header, absl::string_view claims) {
-  const std::string signing_input = absl::StrCat(Base64Url(header), ".", Base64Url(claims));
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  HMAC(EVP_sha256(), kSecret, sizeof(kSecret) - 1,
-       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
-       &mac_size);
-  return absl::StrCat(signing_input, ".",
-                      Base64Url(absl::string_view(reinterpret_cast<char*>(mac), mac_size)));
+  return berth::testing::SignHs256Raw(kSecret, header, claims);
 }
 
 // The value of the lexically last member named `name` of the claims object.
