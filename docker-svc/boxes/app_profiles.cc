@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -124,8 +125,10 @@ void CheckStringMap(const Message& message, absl::string_view name,
     const std::string key = MapKey(message, field, i);
     const std::string problem = check_key(key);
     if (!problem.empty()) {
-      problems->Add(tree->GetLocation(field, i).line, absl::StrCat(name, "[\"", key, "\"]"),
-                    problem);
+      // The key is C-escaped: one a profile spells with "\n" or a quote must not add a line
+      // to the problem list that does not name the file, nor forge another problem.
+      problems->Add(tree->GetLocation(field, i).line,
+                    absl::StrCat(name, "[\"", absl::CHexEscape(key), "\"]"), problem);
     }
   }
 }

@@ -1,8 +1,11 @@
 #include "docker-svc/boxes/app_profiles.h"
 
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
@@ -85,6 +88,20 @@ TEST(ParseAppProfileTest, EveryProblemIsListedWithItsLineAndField) {
   EXPECT_THAT(message, HasSubstr("a/browser.textproto:9: cap_add[0]"));
   EXPECT_THAT(message, HasSubstr("a/browser.textproto:10: readiness_marker"));
   EXPECT_THAT(message, HasSubstr("a/browser.textproto:12: overridable_env[0]"));
+}
+
+TEST(ParseAppProfileTest, AKeyCannotAddALineThatDoesNotNameTheFile) {
+  // A key with a newline, a quote and a byte that is not UTF-8 (as the fuzzer built it): the
+  // problem about it is one line, the key C-escaped.
+  const std::string text =
+      "name: \"browser\"\n"
+      "image: \"berth/test-box:latest\"\n"
+      "env { key: \"A\\nb.textproto:1: forged\\\"\\377\" value: \"x\" }\n";
+  absl::StatusOr<box::v1::AppProfile> parsed = ParseAppProfile("a/browser.textproto", text);
+  ASSERT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  const std::vector<std::string> lines = absl::StrSplit(parsed.status().message(), '\n');
+  EXPECT_THAT(lines, ElementsAre("a/browser.textproto:3: env[\"A\\nb.textproto:1: "
+                                 "forged\\\"\\xff\"]: is not an environment variable name"));
 }
 
 TEST(ParseAppProfileTest, NameMustMatchTheFile) {
