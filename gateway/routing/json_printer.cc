@@ -176,9 +176,14 @@ absl::Status AppendTimestamp(int64_t seconds, int32_t nanos, std::string& out) {
 
 absl::Status AppendDuration(int64_t seconds, int32_t nanos, std::string& out) {
   if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds || nanos < -kMaxNanos ||
-      nanos > kMaxNanos || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+      nanos > kMaxNanos) {
     return absl::InvalidArgumentError(
         absl::StrCat("Duration ", seconds, "s ", nanos, "ns is outside the JSON range"));
+  }
+  // Refused, not printed as protobuf's printer does: it prints 1s -1ns as "1.999999999s".
+  if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("Duration ", seconds, "s ", nanos,
+                                                   "ns has seconds and nanos of opposite signs"));
   }
   out += '"';
   if (seconds < 0 || nanos < 0) out += '-';

@@ -1,9 +1,12 @@
 #include "gateway/routing/json_printer.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "berth/box/v1/box.pb.h"
 #include "common/testing/status_matchers.h"
@@ -201,10 +204,29 @@ TEST(JsonPrinterTest, TimesOutsideTheirJsonRangeAreErrors) {
   EXPECT_THAT(AppendJson(message, out),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Timestamp")));
   message.Clear();
-  message.mutable_took()->set_seconds(1);
-  message.mutable_took()->set_nanos(-1);
+  message.mutable_took()->set_seconds(-315576000001);
   EXPECT_THAT(AppendJson(message, out),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Duration")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside the JSON range")));
+}
+
+// A Duration's nanos must have the sign of its seconds. Protobuf's printer refuses -1s +1ns but
+// prints 1s -1ns as "1.999999999s" (the fuzzer's finding: 103759s -324619648ns as
+// "103759.970347648s"); Berth refuses both rather than print another duration.
+TEST(JsonPrinterTest, DurationsOfOppositeSignsAreErrors) {
+  Everything message;
+  std::string out;
+  for (const auto& [seconds, nanos] :
+       std::vector<std::pair<int64_t, int32_t>>{{1, -1}, {103759, -324619648}, {-1, 1}}) {
+    message.mutable_took()->set_seconds(seconds);
+    message.mutable_took()->set_nanos(nanos);
+    EXPECT_THAT(AppendJson(message, out),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("opposite signs")))
+        << seconds << "s " << nanos << "ns";
+  }
+  EXPECT_EQ(out, "");
+  message.mutable_took()->set_seconds(0);
+  message.mutable_took()->set_nanos(-5);
+  EXPECT_EQ(Print(message), R"({"took":"-0.000000005s"})");
 }
 
 TEST(JsonPrinterTest, LeavesOtherWellKnownTypesToProtobuf) {

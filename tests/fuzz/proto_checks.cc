@@ -1,5 +1,6 @@
 #include "tests/fuzz/proto_checks.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,31 @@ bool AllText(const Message& message, bool single_entry_maps, const Visit& visit)
   return true;
 }
 
+// Whether `message` or a message inside it is a google.protobuf.Duration whose seconds and
+// nanos have opposite signs (not a valid Duration).
+bool HasDurationOfOppositeSigns(const Message& message) {
+  const google::protobuf::Descriptor* type = message.GetDescriptor();
+  const Reflection* reflection = message.GetReflection();
+  if (type->full_name() == "google.protobuf.Duration") {
+    const int64_t seconds = reflection->GetInt64(message, type->FindFieldByNumber(1));
+    const int32_t nanos = reflection->GetInt32(message, type->FindFieldByNumber(2));
+    return (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0);
+  }
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const Message& inner = field->is_repeated()
+                                 ? reflection->GetRepeatedMessage(message, field, i)
+                                 : reflection->GetMessage(message, field);
+      if (HasDurationOfOppositeSigns(inner)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool SameMessage(const Message& a, const Message& b) {
@@ -80,6 +106,12 @@ void CheckPrinter(const Message& message) {
   std::string ours;
   const absl::Status printed = gateway::routing::AppendJson(message, ours);
   if (absl::IsUnimplemented(printed)) return;  // A well-known type left to protobuf's printer.
+  if (HasDurationOfOppositeSigns(message)) {
+    // Berth refuses it; protobuf's printer refuses -1s 1ns but prints 1s -1ns as another
+    // duration ("1.999999999s"), so there is nothing to compare.
+    FUZZ_CHECK(!printed.ok(), absl::StrCat(ours, "\n", message.ShortDebugString()));
+    return;
+  }
   std::string theirs;
   const bool theirs_ok = google::protobuf::util::MessageToJsonString(message, &theirs).ok();
   // Both refuse a Timestamp or Duration outside its JSON range, and only that.
