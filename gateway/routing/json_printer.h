@@ -23,7 +23,8 @@ namespace berth::gateway::routing {
 //
 // UNIMPLEMENTED (and `out` unspecified) for a message holding any other well-known type
 // (Any, Struct, Value, ListValue, FieldMask, Empty): callers fall back to protobuf's printer.
-// INVALID_ARGUMENT for a Timestamp or Duration out of its JSON range.
+// INVALID_ARGUMENT (and `out` unspecified) for a Timestamp or Duration out of its JSON range
+// and for a Duration whose seconds and nanos have opposite signs.
 absl::Status AppendJson(const google::protobuf::Message& message, std::string& out);
 
 }  // namespace berth::gateway::routing
