@@ -17,7 +17,9 @@ namespace {
 // True when `event` passes Docker-style `filters`: one of the "type" and "event" values, and
 // every "label" (key or key=value), as the engine does.
 bool Matches(const EventFilters& filters, const Event& event) {
-  for (const auto& [name, values] : filters) {
+  for (const auto& filter : filters) {
+    const std::string& name = filter.first;
+    const auto& values = filter.second;  // Not a structured binding: C++17 cannot capture one.
     auto any = [&](const std::function<bool(const std::string&)>& accepts) {
       return std::any_of(values.begin(), values.end(), accepts);
     };
