@@ -180,7 +180,7 @@ absl::Status AppendDuration(int64_t seconds, int32_t nanos, std::string& out) {
     return absl::InvalidArgumentError(
         absl::StrCat("Duration ", seconds, "s ", nanos, "ns is outside the JSON range"));
   }
-  // Refused, not printed as protobuf's printer does: it prints 1s -1ns as "1.999999999s".
+  // Refused, not printed as protobuf's printer does: it prints 1s -1ns as "1.294967295s".
   if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("Duration ", seconds, "s ", nanos,
                                                    "ns has seconds and nanos of opposite signs"));

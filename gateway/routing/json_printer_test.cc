@@ -210,7 +210,7 @@ TEST(JsonPrinterTest, TimesOutsideTheirJsonRangeAreErrors) {
 }
 
 // A Duration's nanos must have the sign of its seconds. Protobuf's printer refuses -1s +1ns but
-// prints 1s -1ns as "1.999999999s" (the fuzzer's finding: 103759s -324619648ns as
+// prints 1s -1ns as "1.294967295s" (the fuzzer's finding: 103759s -324619648ns as
 // "103759.970347648s"); Berth refuses both rather than print another duration.
 TEST(JsonPrinterTest, DurationsOfOppositeSignsAreErrors) {
   Everything message;

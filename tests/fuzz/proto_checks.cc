@@ -108,7 +108,7 @@ void CheckPrinter(const Message& message) {
   if (absl::IsUnimplemented(printed)) return;  // A well-known type left to protobuf's printer.
   if (HasDurationOfOppositeSigns(message)) {
     // Berth refuses it; protobuf's printer refuses -1s 1ns but prints 1s -1ns as another
-    // duration ("1.999999999s"), so there is nothing to compare.
+    // duration ("1.294967295s"), so there is nothing to compare.
     FUZZ_CHECK(!printed.ok(), absl::StrCat(ours, "\n", message.ShortDebugString()));
     return;
   }
