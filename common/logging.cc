@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/utf8.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/sinks/systemd_sink.h"
 
@@ -19,38 +20,6 @@ namespace {
 constexpr char kHex[] = "0123456789abcdef";
 
 bool IsPrintableAscii(unsigned char byte) { return byte >= 0x20 && byte < 0x7f; }
-
-// The length (2 to 4) of the well-formed UTF-8 sequence of a non-ASCII code point at the start
-// of `text`, storing the code point; 0 when there is none (overlong forms, surrogates and
-// values past U+10FFFF are not well-formed).
-int Utf8Sequence(absl::string_view text, uint32_t* code_point) {
-  const auto byte = [&text](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const auto continuation = [&](size_t i, unsigned char low = 0x80, unsigned char high = 0xbf) {
-    return i < text.size() && byte(i) >= low && byte(i) <= high;
-  };
-  const unsigned char lead = byte(0);
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    if (!continuation(1)) return 0;
-    *code_point = ((lead & 0x1fu) << 6) | (byte(1) & 0x3fu);
-    return 2;
-  }
-  if (lead >= 0xe0 && lead <= 0xef) {
-    const unsigned char low = lead == 0xe0 ? 0xa0 : 0x80;
-    const unsigned char high = lead == 0xed ? 0x9f : 0xbf;
-    if (!continuation(1, low, high) || !continuation(2)) return 0;
-    *code_point = ((lead & 0x0fu) << 12) | ((byte(1) & 0x3fu) << 6) | (byte(2) & 0x3fu);
-    return 3;
-  }
-  if (lead >= 0xf0 && lead <= 0xf4) {
-    const unsigned char low = lead == 0xf0 ? 0x90 : 0x80;
-    const unsigned char high = lead == 0xf4 ? 0x8f : 0xbf;
-    if (!continuation(1, low, high) || !continuation(2) || !continuation(3)) return 0;
-    *code_point = ((lead & 0x07u) << 18) | ((byte(1) & 0x3fu) << 12) |
-                  ((byte(2) & 0x3fu) << 6) | (byte(3) & 0x3fu);
-    return 4;
-  }
-  return 0;
-}
 
 // Code points that are well-formed but act on how a line is shown or split: the C1 controls
 // (U+009B is a terminal's CSI), the line and paragraph separators, and the bidirectional
@@ -137,7 +106,7 @@ std::string EscapeLogText(absl::string_view text) {
       continue;
     }
     uint32_t code_point = 0;
-    const int length = Utf8Sequence(text.substr(i), &code_point);
+    const int length = DecodeUtf8(text.substr(i), &code_point);
     if (length == 0) {
       AppendHexByte(byte, &out);  // Not UTF-8: one byte at a time.
       ++i;

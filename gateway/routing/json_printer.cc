@@ -14,6 +14,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "google/protobuf/descriptor.h"
 
 namespace berth::gateway::routing {
@@ -37,33 +38,6 @@ void AppendUnicodeEscape(uint32_t code_point, std::string& out) {
   for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code_point >> shift) & 0xf];
 }
 
-// The length of the valid UTF-8 sequence starting `text` (at most `size` bytes) and its code
-// point, or 0 when the bytes there are not valid UTF-8.
-size_t DecodeUtf8(const unsigned char* text, size_t size, uint32_t& code_point) {
-  const unsigned char lead = text[0];
-  size_t length;
-  uint32_t min;
-  if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4, min = 0x10000, code_point = lead & 0x07;
-  } else if (lead >= 0xe0) {
-    length = 3, min = 0x800, code_point = lead & 0x0f;
-  } else if (lead >= 0xc2 && lead < 0xe0) {
-    length = 2, min = 0x80, code_point = lead & 0x1f;
-  } else {
-    return 0;
-  }
-  if (lead > 0xf4 || size < length) return 0;
-  for (size_t i = 1; i < length; ++i) {
-    if ((text[i] & 0xc0) != 0x80) return 0;
-    code_point = (code_point << 6) | (text[i] & 0x3f);
-  }
-  if (code_point < min || code_point > 0x10ffff ||
-      (code_point >= 0xd800 && code_point <= 0xdfff)) {
-    return 0;
-  }
-  return length;
-}
-
 // `text` as a quoted JSON string, escaped as protobuf does for ASCII: control characters, '"',
 // '\\', '<', '>' and DEL; and U+2028 / U+2029, which JavaScript does not allow raw.
 void AppendQuoted(absl::string_view text, std::string& out) {
@@ -74,7 +48,7 @@ void AppendQuoted(absl::string_view text, std::string& out) {
     const unsigned char c = bytes[i];
     if (c >= 0x80) {
       uint32_t code_point = 0;
-      const size_t length = DecodeUtf8(bytes + i, text.size() - i, code_point);
+      const int length = common::DecodeUtf8(text.substr(i), &code_point);
       if (length == 0) {
         AppendUnicodeEscape(0xfffd, out);
         ++i;
